@@ -1,0 +1,50 @@
+/*
+ * nl.h - a ctnetlink event socket in one network namespace.
+ */
+#ifndef CTSTREAMD_NL_H
+#define CTSTREAMD_NL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "event.h"
+
+struct event_base;
+struct nlmsghdr;
+struct nlsrc;
+
+/* Kernel multicast groups, from --types and --events. */
+unsigned int	nl_groups(unsigned int, unsigned int);
+
+struct nlsrc_ops {
+	/* One ctnetlink message, received at *when. */
+	void	(*msg)(void *, struct nlsrc *, const struct nlmsghdr *,
+		    const struct timespec *);
+	/* The kernel dropped lost messages (0: it said so, count unknown). */
+	void	(*overrun)(void *, struct nlsrc *, uint64_t);
+	/* The batch read in this wakeup is done. */
+	void	(*batch_end)(void *, struct nlsrc *);
+};
+
+struct nlsrc_stats {
+	uint64_t	msgs;		/* messages received */
+	uint64_t	bytes;
+	uint64_t	datagrams;
+	uint64_t	enobufs;	/* overruns reported by the kernel */
+	uint64_t	drops;		/* messages the kernel dropped */
+	uint64_t	truncated;
+	uint64_t	foreign;	/* not from the kernel: ignored */
+	int		rcvbuf;		/* what the kernel granted */
+};
+
+int		 nlsrc_open(struct nlsrc **, struct event_base *, int,
+		     const char *, unsigned int, int,
+		     const struct nlsrc_ops *, void *);
+void		 nlsrc_free(struct nlsrc *);
+const char	*nlsrc_name(const struct nlsrc *);
+int		 nlsrc_fd(const struct nlsrc *);
+const struct nlsrc_stats *nlsrc_stats(const struct nlsrc *);
+int		 nlsrc_kernel_drops(const struct nlsrc *, uint64_t *);
+
+#endif

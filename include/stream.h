@@ -1,0 +1,36 @@
+/*
+ * stream.h - the event path: netlink message, decode, encode once, fan out.
+ */
+#ifndef CTSTREAMD_STREAM_H
+#define CTSTREAMD_STREAM_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "event.h"
+
+struct nlmsghdr;
+struct fanout;
+struct encoder;
+struct buf;
+
+struct stream_stats {
+	uint64_t	events[EV_TYPE_MAX][EV_KIND_MAX];
+	uint64_t	lines;		/* lines produced (== last seq) */
+	uint64_t	bad;		/* messages that failed to decode */
+	uint64_t	overruns;	/* ENOBUFS reports */
+	uint64_t	lost;		/* messages the kernel dropped */
+};
+
+struct stream;
+
+struct stream	*stream_new(struct fanout *, struct encoder *);
+void		 stream_free(struct stream *);
+void		 stream_msg(struct stream *, const char *,
+		     const struct nlmsghdr *, const struct timespec *);
+void		 stream_overrun(struct stream *, const char *, uint64_t);
+void		 stream_flush(struct stream *);
+int		 stream_encode(struct stream *, struct event *, struct buf *);
+const struct stream_stats *stream_stats(const struct stream *);
+
+#endif

@@ -1,0 +1,530 @@
+/*
+ * fanout.c - one encoded line, many subscribers, nobody waits.
+ *
+ * Lines are copied once into large reference-counted chunks.  A
+ * subscriber's queue is a libevent evbuffer holding references into those
+ * chunks (evbuffer_add_reference), never copies: consecutive lines a
+ * subscriber wants are coalesced into one reference, so an unfiltered
+ * subscriber costs one reference per batch, not one per event.  A chunk is
+ * freed (or kept as the spare) when the last queue lets go of it.
+ *
+ * Every subscriber has a high and a low watermark on its queued bytes.
+ * Past the high mark, policy "drop" discards its lines and counts them;
+ * once its queue falls below the low mark it first receives
+ *   {"type":"lost","count":N,"first_seq":A,"last_seq":B,"time":"..."}
+ * so loss is never silent.  Policy "disconnect" fails the subscriber.
+ *
+ * Writes never block: after each batch every subscriber with data gets one
+ * writev(2) (evbuffer_write); what is left waits for EV_WRITE.  Outputs
+ * that cannot be polled (regular files, /dev/null) are written in full.
+ *
+ * A subscriber that fails (write error, too slow under "disconnect") is
+ * not freed in the middle of a loop over subscribers: it is marked and its
+ * owner's fail callback runs from a deferred event.
+ */
+#include "config.h"
+
+#include <sys/queue.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "compat.h"
+#include "encode.h"
+#include "fanout.h"
+
+#define FANOUT_CHUNK	(256U * 1024)
+
+struct chunk {
+	struct fanout	*fo;
+	unsigned int	 refs;
+	size_t		 cap;
+	size_t		 used;
+	char		 data[];
+};
+
+struct sub {
+	TAILQ_ENTRY(sub)	 entry;
+	struct fanout		*fo;
+	int			 fd;
+	bool			 pollable;
+	bool			 active;
+	bool			 dropping;
+	int			 failed;	/* 0, -errno or SUB_FAIL_SLOW */
+	unsigned int		 types;		/* EV_TYPE_BIT mask */
+	unsigned int		 kinds;		/* EV_KIND_BIT mask */
+	struct sub_opts		 opts;
+	struct evbuffer		*out;
+	struct event		*wev;
+	struct chunk		*pchunk;	/* pending range, not yet queued */
+	size_t			 poff;
+	size_t			 plen;
+	uint64_t		 lost;		/* dropped since the last report */
+	uint64_t		 lost_first;
+	uint64_t		 lost_last;
+	struct sub_stats	 st;
+	sub_fail_cb		 fail;
+	void			*arg;
+};
+
+TAILQ_HEAD(subs, sub);
+
+struct fanout {
+	struct event_base	*base;
+	struct subs		 subs;
+	unsigned int		 nsubs;
+	struct chunk		*cur;
+	struct chunk		*spare;
+	struct event		*reap;
+};
+
+static void	fanout_sub_write(evutil_socket_t, short, void *);
+
+/* Free a chunk, or keep it as the spare if it is a standard one. */
+static void
+fanout_chunk_release(struct chunk *c)
+{
+	struct fanout	*fo = c->fo;
+
+	if (fo != NULL && fo->spare == NULL && c->cap == FANOUT_CHUNK) {
+		c->used = 0;
+		fo->spare = c;
+		return;
+	}
+	free(c);
+}
+
+/* Drop one reference to a chunk. */
+static void
+fanout_chunk_unref(struct chunk *c)
+{
+	if (--c->refs == 0)
+		fanout_chunk_release(c);
+}
+
+/* evbuffer cleanup callback: a queue let go of a reference. */
+static void
+fanout_chunk_cleanup(const void *data, size_t len, void *arg)
+{
+	fanout_chunk_unref(arg);
+}
+
+/* Return a chunk with room for len bytes, starting a new one if needed. */
+static struct chunk *
+fanout_chunk_room(struct fanout *fo, size_t len)
+{
+	struct chunk	*c = fo->cur;
+	size_t		 cap;
+
+	if (c != NULL && c->cap - c->used >= len)
+		return (c);
+	/* Pending ranges point into the old chunk: queue them first. */
+	fanout_flush(fo);
+	if (c != NULL) {
+		fo->cur = NULL;
+		fanout_chunk_unref(c);
+	}
+	if (len <= FANOUT_CHUNK && fo->spare != NULL) {
+		c = fo->spare;
+		fo->spare = NULL;
+	} else {
+		cap = len > FANOUT_CHUNK ? len : FANOUT_CHUNK;
+		if ((c = malloc(sizeof *c + cap)) == NULL)
+			return (NULL);
+		c->cap = cap;
+	}
+	c->fo = fo;
+	c->refs = 1;
+	c->used = 0;
+	fo->cur = c;
+	return (c);
+}
+
+/* Mark a subscriber failed and schedule its owner's callback. */
+static void
+fanout_sub_fail(struct sub *s, int error)
+{
+	if (s->failed != 0)
+		return;
+	s->failed = error;
+	event_active(s->fo->reap, EV_TIMEOUT, 0);
+}
+
+/* Deferred: tell owners about failed subscribers (they usually free them). */
+static void
+fanout_reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct fanout	*fo = arg;
+	struct sub	*s, *next;
+
+	TAILQ_FOREACH_SAFE(s, &fo->subs, entry, next) {
+		if (s->failed != 0)
+			s->fail(s, s->failed, s->arg);
+	}
+}
+
+/* Make a fan-out. */
+struct fanout *
+fanout_new(struct event_base *base)
+{
+	struct fanout	*fo;
+
+	if ((fo = calloc(1, sizeof *fo)) == NULL)
+		return (NULL);
+	fo->base = base;
+	TAILQ_INIT(&fo->subs);
+	if ((fo->reap = event_new(base, -1, 0, fanout_reap, fo)) == NULL) {
+		free(fo);
+		return (NULL);
+	}
+	return (fo);
+}
+
+/* Free a fan-out and every subscriber still on it; NULL is fine. */
+void
+fanout_free(struct fanout *fo)
+{
+	struct sub	*s;
+
+	if (fo == NULL)
+		return;
+	while ((s = TAILQ_FIRST(&fo->subs)) != NULL)
+		fanout_sub_free(s);
+	if (fo->cur != NULL) {
+		fo->cur->fo = NULL;
+		fanout_chunk_unref(fo->cur);
+	}
+	free(fo->spare);
+	event_free(fo->reap);
+	free(fo);
+}
+
+/* Return the number of subscribers. */
+unsigned int
+fanout_count(const struct fanout *fo)
+{
+	return (fo->nsubs);
+}
+
+/* Move a subscriber's pending range into its queue. */
+static void
+fanout_sub_queue_pending(struct sub *s)
+{
+	struct chunk	*c = s->pchunk;
+
+	if (c == NULL)
+		return;
+	c->refs++;
+	if (evbuffer_add_reference(s->out, c->data + s->poff, s->plen,
+	    fanout_chunk_cleanup, c) == -1) {
+		c->refs--;
+		fanout_sub_fail(s, -ENOMEM);
+	}
+	s->pchunk = NULL;
+	s->plen = 0;
+}
+
+/* Return the bytes queued for a subscriber, pending range included. */
+size_t
+fanout_sub_queued(const struct sub *s)
+{
+	return (evbuffer_get_length(s->out) + s->plen);
+}
+
+/* Tell whether a subscriber is at or above its high watermark. */
+bool
+fanout_sub_over(const struct sub *s)
+{
+	return (fanout_sub_queued(s) >= s->opts.hiwat);
+}
+
+/* Count one line a dropping subscriber did not get. */
+static void
+fanout_sub_drop(struct sub *s, uint64_t seq)
+{
+	if (s->lost == 0)
+		s->lost_first = seq;
+	s->lost++;
+	s->lost_last = seq;
+	s->st.dropped++;
+}
+
+/*
+ * Queue the lost line for a subscriber that has drained, before any
+ * further event.
+ */
+static void
+fanout_sub_report_lost(struct sub *s)
+{
+	char		line[256], t[ENCODE_TIMELEN];
+	struct timespec	now;
+	int		n;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	encode_time(t, now.tv_sec, now.tv_nsec / 1000, 6);
+	n = snprintf(line, sizeof line, "{\"type\":\"lost\",\"count\":%llu,"
+	    "\"first_seq\":%llu,\"last_seq\":%llu,\"time\":\"%s\"}\n",
+	    (unsigned long long)s->lost, (unsigned long long)s->lost_first,
+	    (unsigned long long)s->lost_last, t);
+	s->lost = 0;
+	s->st.lost_reports++;
+	fanout_sub_send(s, line, n);
+}
+
+/*
+ * Offer one encoded line to every subscriber.  ev selects who wants it;
+ * NULL means everyone that is active (stream notices such as overruns).
+ * seq is the line's sequence number, for loss reports.
+ */
+void
+fanout_publish(struct fanout *fo, const struct event *ev, const char *line,
+    size_t len, uint64_t seq)
+{
+	struct chunk	*c;
+	struct sub	*s;
+	size_t		 off;
+
+	if (fo->nsubs == 0)
+		return;
+	if ((c = fanout_chunk_room(fo, len)) == NULL)
+		return;
+	off = c->used;
+	memcpy(c->data + off, line, len);
+	c->used += len;
+
+	TAILQ_FOREACH(s, &fo->subs, entry) {
+		if (!s->active || s->failed != 0)
+			continue;
+		if (ev != NULL && ((s->types & EV_TYPE_BIT(ev->type)) == 0 ||
+		    (s->kinds & EV_KIND_BIT(ev->kind)) == 0))
+			continue;
+		if (s->dropping || fanout_sub_over(s)) {
+			if (s->opts.policy == SUB_DISCONNECT) {
+				fanout_sub_fail(s, SUB_FAIL_SLOW);
+				continue;
+			}
+			s->dropping = true;
+			fanout_sub_drop(s, seq);
+			continue;
+		}
+		s->st.lines++;
+		if (s->pchunk == c && s->poff + s->plen == off) {
+			s->plen += len;
+			continue;
+		}
+		fanout_sub_queue_pending(s);
+		s->pchunk = c;
+		s->poff = off;
+		s->plen = len;
+	}
+}
+
+/*
+ * Write what a subscriber has queued: once for a pollable descriptor
+ * (the rest waits for EV_WRITE), everything for one that cannot be polled.
+ */
+static void
+fanout_sub_try_write(struct sub *s)
+{
+	int	n;
+
+	while (evbuffer_get_length(s->out) > 0) {
+		n = evbuffer_write(s->out, s->fd);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				event_add(s->wev, NULL);
+				return;
+			}
+			fanout_sub_fail(s, -errno);
+			return;
+		}
+		s->st.bytes += n;
+		if (s->pollable) {
+			if (evbuffer_get_length(s->out) > 0)
+				event_add(s->wev, NULL);
+			break;
+		}
+	}
+	if (s->dropping && fanout_sub_queued(s) <= s->opts.lowat) {
+		s->dropping = false;
+		if (s->lost > 0)
+			fanout_sub_report_lost(s);
+	}
+}
+
+/* End of a batch: queue pending ranges and start the writes. */
+void
+fanout_flush(struct fanout *fo)
+{
+	struct sub	*s;
+
+	TAILQ_FOREACH(s, &fo->subs, entry) {
+		if (s->failed != 0)
+			continue;
+		fanout_sub_queue_pending(s);
+		if (evbuffer_get_length(s->out) > 0 &&
+		    !event_pending(s->wev, EV_WRITE, NULL))
+			fanout_sub_try_write(s);
+	}
+}
+
+/* The descriptor is writable again. */
+static void
+fanout_sub_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct sub	*s = arg;
+
+	if (s->failed == 0)
+		fanout_sub_try_write(s);
+}
+
+/*
+ * Write everything queued for a subscriber, for shutdown; a pollable
+ * descriptor gets what it takes without blocking.  Returns the bytes left.
+ */
+int
+fanout_sub_drain(struct sub *s)
+{
+	int	n;
+
+	fanout_sub_queue_pending(s);
+	while (s->failed == 0 && evbuffer_get_length(s->out) > 0) {
+		if ((n = evbuffer_write(s->out, s->fd)) <= 0)
+			break;
+		s->st.bytes += n;
+	}
+	return ((int)evbuffer_get_length(s->out));
+}
+
+/* Tell whether writes to fd can wait for EV_WRITE (epoll refuses files). */
+static bool
+fanout_fd_pollable(int fd)
+{
+	struct stat	st;
+
+	if (fstat(fd, &st) == -1)
+		return (false);
+	return (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || isatty(fd));
+}
+
+/*
+ * Add a subscriber writing to fd (non-blocking if pollable; the caller
+ * keeps owning fd).  It starts active, wanting every type and live kind.
+ * fail is called, from the loop, when it can no longer be served.
+ */
+struct sub *
+fanout_sub_new(struct fanout *fo, int fd, const struct sub_opts *opts,
+    sub_fail_cb fail, void *arg)
+{
+	struct sub	*s;
+
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return (NULL);
+	s->fo = fo;
+	s->fd = fd;
+	s->pollable = fanout_fd_pollable(fd);
+	s->active = true;
+	s->types = EV_TYPES_ALL;
+	s->kinds = EV_LIVE_KINDS;
+	s->fail = fail;
+	s->arg = arg;
+	fanout_sub_set_opts(s, opts);
+	s->out = evbuffer_new();
+	s->wev = event_new(fo->base, fd, EV_WRITE, fanout_sub_write, s);
+	if (s->out == NULL || s->wev == NULL) {
+		if (s->out != NULL)
+			evbuffer_free(s->out);
+		if (s->wev != NULL)
+			event_free(s->wev);
+		free(s);
+		return (NULL);
+	}
+	TAILQ_INSERT_TAIL(&fo->subs, s, entry);
+	fo->nsubs++;
+	return (s);
+}
+
+/* Remove and free a subscriber (its descriptor is the owner's); NULL ok. */
+void
+fanout_sub_free(struct sub *s)
+{
+	if (s == NULL)
+		return;
+	TAILQ_REMOVE(&s->fo->subs, s, entry);
+	s->fo->nsubs--;
+	event_free(s->wev);
+	evbuffer_free(s->out);		/* releases chunk references */
+	free(s);
+}
+
+/* Start or stop sending events to a subscriber. */
+void
+fanout_sub_set_active(struct sub *s, bool active)
+{
+	s->active = active;
+}
+
+/* Tell whether a subscriber receives events. */
+bool
+fanout_sub_active(const struct sub *s)
+{
+	return (s->active);
+}
+
+/* Choose which event types and kinds a subscriber receives. */
+void
+fanout_sub_set_match(struct sub *s, unsigned int types, unsigned int kinds)
+{
+	s->types = types;
+	s->kinds = kinds;
+}
+
+/* Change a subscriber's watermarks and policy. */
+void
+fanout_sub_set_opts(struct sub *s, const struct sub_opts *opts)
+{
+	s->opts = *opts;
+	if (s->opts.lowat > s->opts.hiwat)
+		s->opts.lowat = s->opts.hiwat;
+}
+
+/*
+ * Queue a line for one subscriber only (a reply, a marker), after every
+ * event already queued for it.  The line is copied.  Returns 0 or -errno.
+ */
+int
+fanout_sub_send(struct sub *s, const char *line, size_t len)
+{
+	if (s->failed != 0)
+		return (s->failed < 0 ? s->failed : -EPIPE);
+	fanout_sub_queue_pending(s);
+	if (evbuffer_add(s->out, line, len) == -1)
+		return (-ENOMEM);
+	s->st.lines++;
+	if (!event_pending(s->wev, EV_WRITE, NULL))
+		fanout_sub_try_write(s);
+	return (0);
+}
+
+/* Return a subscriber's counters. */
+const struct sub_stats *
+fanout_sub_stats(const struct sub *s)
+{
+	return (&s->st);
+}
+
+/* Return a subscriber's descriptor. */
+int
+fanout_sub_fd(const struct sub *s)
+{
+	return (s->fd);
+}

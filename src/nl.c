@@ -1,0 +1,299 @@
+/*
+ * nl.c - the ctnetlink event socket.
+ *
+ * One non-blocking NETLINK_NETFILTER socket per monitored namespace,
+ * joined to the multicast groups of the event types wanted (the kernel
+ * builds no message for a group nobody joined).  Each wakeup reads at most
+ * NL_BUDGET datagrams with recvmmsg(2), so one busy namespace cannot
+ * starve the rest of the loop; the socket stays readable and the loop
+ * comes back.  Datagrams not sent by the kernel (port id 0) are ignored.
+ *
+ * ENOBUFS means the kernel dropped messages because the receive buffer
+ * was full.  The exact count is the socket's drop counter (SO_MEMINFO,
+ * SK_MEMINFO_DROPS), the same number /proc/net/netlink shows; the
+ * difference since the last report is handed to the overrun callback.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libmnl/libmnl.h>
+#include <event2/event.h>
+
+#include "log.h"
+#include "netns.h"
+#include "nl.h"
+
+#define NL_SLOTS	32		/* datagrams per recvmmsg */
+#define NL_SLOTLEN	8192		/* an event is far smaller */
+#define NL_BUDGET	256		/* datagrams per wakeup */
+
+#ifndef SO_MEMINFO
+#define SO_MEMINFO	55
+#endif
+
+struct nlsrc {
+	int			 fd;
+	char			*name;
+	struct event		*ev;
+	const struct nlsrc_ops	*ops;
+	void			*arg;
+	struct nlsrc_stats	 st;
+	uint64_t		 drops_seen;	/* kernel count last reported */
+	struct mmsghdr		 msgs[NL_SLOTS];
+	struct iovec		 iov[NL_SLOTS];
+	struct sockaddr_nl	 addrs[NL_SLOTS];
+	char			*bufs;
+};
+
+/* The multicast groups for a set of types and live kinds. */
+unsigned int
+nl_groups(unsigned int types, unsigned int kinds)
+{
+	unsigned int	g = 0;
+
+	if (types & EV_TYPE_BIT(EV_TYPE_CT)) {
+		if (kinds & EV_KIND_BIT(EV_NEW))
+			g |= 1U << NFNLGRP_CONNTRACK_NEW;
+		if (kinds & EV_KIND_BIT(EV_UPDATE))
+			g |= 1U << NFNLGRP_CONNTRACK_UPDATE;
+		if (kinds & EV_KIND_BIT(EV_DESTROY))
+			g |= 1U << NFNLGRP_CONNTRACK_DESTROY;
+	}
+	if (types & EV_TYPE_BIT(EV_TYPE_EXPECT)) {
+		if (kinds & EV_KIND_BIT(EV_NEW))
+			g |= 1U << NFNLGRP_CONNTRACK_EXP_NEW;
+		if (kinds & EV_KIND_BIT(EV_UPDATE))
+			g |= 1U << NFNLGRP_CONNTRACK_EXP_UPDATE;
+		if (kinds & EV_KIND_BIT(EV_DESTROY))
+			g |= 1U << NFNLGRP_CONNTRACK_EXP_DESTROY;
+	}
+	return (g);
+}
+
+/* Read the kernel's count of messages dropped on this socket. */
+int
+nlsrc_kernel_drops(const struct nlsrc *s, uint64_t *drops)
+{
+	uint32_t	mi[SK_MEMINFO_VARS];
+	socklen_t	len = sizeof mi;
+
+	memset(mi, 0, sizeof mi);
+	if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) == -1)
+		return (-errno);
+	if (len < (SK_MEMINFO_DROPS + 1) * sizeof(uint32_t))
+		return (-ENOTSUP);
+	*drops = mi[SK_MEMINFO_DROPS];
+	return (0);
+}
+
+/* Handle ENOBUFS: report how many messages the kernel dropped. */
+static void
+nlsrc_overrun(struct nlsrc *s)
+{
+	uint64_t	drops, lost = 0;
+
+	s->st.enobufs++;
+	if (nlsrc_kernel_drops(s, &drops) == 0) {
+		/* The kernel counter is 32 bits wide: unwrap it. */
+		lost = (uint32_t)(drops - (uint32_t)s->drops_seen);
+		s->drops_seen += lost;
+		s->st.drops += lost;
+	}
+	s->ops->overrun(s->arg, s, lost);
+}
+
+/* Hand every message of one datagram to the callback. */
+static void
+nlsrc_datagram(struct nlsrc *s, const char *buf, size_t len,
+    const struct timespec *now)
+{
+	const struct nlmsghdr	*nlh = (const struct nlmsghdr *)buf;
+	int			 left = (int)len;
+
+	while (mnl_nlmsg_ok(nlh, left)) {
+		if (nlh->nlmsg_type >= NLMSG_MIN_TYPE) {
+			s->st.msgs++;
+			s->ops->msg(s->arg, s, nlh, now);
+		}
+		nlh = mnl_nlmsg_next(nlh, &left);
+	}
+}
+
+/* The socket is readable: read up to NL_BUDGET datagrams. */
+static void
+nlsrc_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct nlsrc	*s = arg;
+	struct timespec	 now;
+	int		 i, n, budget = NL_BUDGET;
+
+	while (budget > 0) {
+		for (i = 0; i < NL_SLOTS; i++) {
+			s->msgs[i].msg_hdr.msg_namelen = sizeof s->addrs[i];
+			s->msgs[i].msg_hdr.msg_flags = 0;
+		}
+		n = recvmmsg(fd, s->msgs, budget < NL_SLOTS ? budget :
+		    NL_SLOTS, MSG_DONTWAIT, NULL);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS) {
+				nlsrc_overrun(s);
+				continue;
+			}
+			if (errno != EAGAIN)
+				log_warn("%s: netlink receive", s->name);
+			break;
+		}
+		clock_gettime(CLOCK_REALTIME, &now);
+		for (i = 0; i < n; i++) {
+			s->st.datagrams++;
+			s->st.bytes += s->msgs[i].msg_len;
+			if (s->addrs[i].nl_pid != 0) {
+				s->st.foreign++;
+				continue;
+			}
+			if (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				s->st.truncated++;
+				continue;
+			}
+			nlsrc_datagram(s, s->iov[i].iov_base,
+			    s->msgs[i].msg_len, &now);
+		}
+		budget -= n;
+		if (n < NL_SLOTS)
+			break;
+	}
+	s->ops->batch_end(s->arg, s);
+}
+
+/*
+ * Create the socket in the namespace nsfd (-1: the current one), join the
+ * groups and ask for rcvbuf bytes of receive buffer.
+ */
+static int
+nlsrc_socket(struct nlsrc *s, int nsfd, unsigned int groups, int rcvbuf)
+{
+	struct sockaddr_nl	 sa;
+	socklen_t		 len;
+	int			 self = -1, error = 0, g;
+
+	if (nsfd != -1 && (self = netns_enter(nsfd)) < 0)
+		return (self);
+	s->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    NETLINK_NETFILTER);
+	if (self != -1 && netns_leave(self) < 0)
+		fatal("cannot return to the initial network namespace");
+	if (s->fd == -1)
+		return (-errno);
+
+	memset(&sa, 0, sizeof sa);
+	sa.nl_family = AF_NETLINK;
+	if (bind(s->fd, (struct sockaddr *)&sa, sizeof sa) == -1)
+		return (-errno);
+	for (g = 1; g < 32; g++) {
+		if ((groups & (1U << g)) == 0)
+			continue;
+		if (setsockopt(s->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP,
+		    &g, sizeof g) == -1)
+			return (-errno);
+	}
+	if (rcvbuf > 0 &&
+	    setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+	    sizeof rcvbuf) == -1 &&
+	    setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+	    sizeof rcvbuf) == -1)
+		log_warn("%s: cannot set the receive buffer, ignoring", s->name);
+	len = sizeof s->st.rcvbuf;
+	getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &s->st.rcvbuf, &len);
+	return (error);
+}
+
+/*
+ * Open an event source.  nsfd is the namespace (-1 for ours), name labels
+ * it in logs and lines.  Returns 0 or -errno.
+ */
+int
+nlsrc_open(struct nlsrc **sp, struct event_base *base, int nsfd,
+    const char *name, unsigned int groups, int rcvbuf,
+    const struct nlsrc_ops *ops, void *arg)
+{
+	struct nlsrc	*s;
+	int		 i, error;
+
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return (-ENOMEM);
+	s->fd = -1;
+	s->ops = ops;
+	s->arg = arg;
+	if ((s->name = strdup(name)) == NULL ||
+	    (s->bufs = malloc((size_t)NL_SLOTS * NL_SLOTLEN)) == NULL) {
+		nlsrc_free(s);
+		return (-ENOMEM);
+	}
+	for (i = 0; i < NL_SLOTS; i++) {
+		s->iov[i].iov_base = s->bufs + (size_t)i * NL_SLOTLEN;
+		s->iov[i].iov_len = NL_SLOTLEN;
+		s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
+		s->msgs[i].msg_hdr.msg_iovlen = 1;
+		s->msgs[i].msg_hdr.msg_name = &s->addrs[i];
+	}
+	if ((error = nlsrc_socket(s, nsfd, groups, rcvbuf)) != 0) {
+		nlsrc_free(s);
+		return (error);
+	}
+	nlsrc_kernel_drops(s, &s->drops_seen);
+	s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST, nlsrc_read, s);
+	if (s->ev == NULL || event_add(s->ev, NULL) == -1) {
+		nlsrc_free(s);
+		return (-ENOMEM);
+	}
+	*sp = s;
+	return (0);
+}
+
+/* Close and free a source; NULL is fine. */
+void
+nlsrc_free(struct nlsrc *s)
+{
+	if (s == NULL)
+		return;
+	if (s->ev != NULL)
+		event_free(s->ev);
+	if (s->fd != -1)
+		close(s->fd);
+	free(s->bufs);
+	free(s->name);
+	free(s);
+}
+
+/* Return the label of a source. */
+const char *
+nlsrc_name(const struct nlsrc *s)
+{
+	return (s->name);
+}
+
+/* Return the socket of a source. */
+int
+nlsrc_fd(const struct nlsrc *s)
+{
+	return (s->fd);
+}
+
+/* Return the counters of a source. */
+const struct nlsrc_stats *
+nlsrc_stats(const struct nlsrc *s)
+{
+	return (&s->st);
+}

@@ -1,0 +1,150 @@
+/*
+ * stream.c - the event path.
+ *
+ * Every message from an event source is decoded once, stamped with the
+ * next sequence number, encoded once into a reused line buffer and handed
+ * to the fan-out, which shares that one copy among all subscribers.
+ * Overruns become {"type":"overrun",...} lines in the same stream, so a
+ * subscriber sees the loss exactly where it happened.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include <linux/netlink.h>
+
+#include "buf.h"
+#include "decode.h"
+#include "encode.h"
+#include "fanout.h"
+#include "jw.h"
+#include "log.h"
+#include "stream.h"
+
+struct stream {
+	struct decoder		*dec;
+	struct encoder		*enc;
+	struct fanout		*fo;
+	struct buf		 line;
+	uint64_t		 seq;
+	struct stream_stats	 st;
+};
+
+/* Make the event path feeding fo; enc stays the caller's. */
+struct stream *
+stream_new(struct fanout *fo, struct encoder *enc)
+{
+	struct stream	*s;
+
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return (NULL);
+	if ((s->dec = decoder_new()) == NULL) {
+		free(s);
+		return (NULL);
+	}
+	s->fo = fo;
+	s->enc = enc;
+	return (s);
+}
+
+/* Free the event path; NULL is fine. */
+void
+stream_free(struct stream *s)
+{
+	if (s == NULL)
+		return;
+	decoder_free(s->dec);
+	buf_free(&s->line);
+	free(s);
+}
+
+/*
+ * Give ev the next sequence number and encode it as one line (with its
+ * newline) into b, which is reset first.  Returns 0 or -ENOMEM.
+ */
+int
+stream_encode(struct stream *s, struct event *ev, struct buf *b)
+{
+	struct jw	w;
+
+	buf_reset(b);
+	ev->seq = ++s->seq;
+	s->st.lines = s->seq;
+	jw_init_text(&w, b);
+	encode_event(s->enc, &w, ev);
+	buf_addc(b, '\n');
+	return (buf_ok(b) ? 0 : -ENOMEM);
+}
+
+/* One message from the source labelled netns (NULL: the only one). */
+void
+stream_msg(struct stream *s, const char *netns, const struct nlmsghdr *nlh,
+    const struct timespec *when)
+{
+	struct event	ev;
+	int		error;
+
+	if ((error = decode_msg(s->dec, nlh, &ev)) != 0) {
+		if (error != -ENOMSG) {
+			s->st.bad++;
+			log_debug("undecodable message ignored (type %#x)",
+			    nlh->nlmsg_type);
+		}
+		return;
+	}
+	ev.time = *when;
+	ev.netns = netns;
+	s->st.events[ev.type][ev.kind]++;
+	if (stream_encode(s, &ev, &s->line) != 0) {
+		log_warnx("out of memory encoding an event, dropped");
+		return;
+	}
+	fanout_publish(s->fo, &ev, s->line.data, s->line.len, ev.seq);
+}
+
+/*
+ * The kernel dropped lost messages on the socket of netns: tell every
+ * subscriber, in order, with a line of its own.
+ */
+void
+stream_overrun(struct stream *s, const char *netns, uint64_t lost)
+{
+	struct timespec	now;
+	struct jw	w;
+	char		t[ENCODE_TIMELEN];
+	size_t		n;
+
+	s->st.overruns++;
+	s->st.lost += lost;
+	clock_gettime(CLOCK_REALTIME, &now);
+	buf_reset(&s->line);
+	jw_init_text(&w, &s->line);
+	jw_obj_open(&w, NULL);
+	jw_str(&w, "type", "overrun");
+	jw_u64(&w, "lost", lost);
+	jw_u64(&w, "seq", ++s->seq);
+	s->st.lines = s->seq;
+	n = encode_time(t, now.tv_sec, now.tv_nsec / 1000, 6);
+	jw_strn(&w, "time", t, n);
+	if (netns != NULL)
+		jw_str(&w, "netns", netns);
+	jw_obj_close(&w);
+	buf_addc(&s->line, '\n');
+	if (buf_ok(&s->line))
+		fanout_publish(s->fo, NULL, s->line.data, s->line.len, s->seq);
+}
+
+/* End of a batch: start the writes. */
+void
+stream_flush(struct stream *s)
+{
+	fanout_flush(s->fo);
+}
+
+/* Return the counters. */
+const struct stream_stats *
+stream_stats(const struct stream *s)
+{
+	return (&s->st);
+}
