@@ -13,6 +13,7 @@
 struct event_base;
 struct fanout;
 struct sub;
+struct filter;
 
 enum sub_policy {
 	SUB_DROP = 0,		/* discard and count, then send a lost line */
@@ -39,6 +40,7 @@ struct sub_stats {
 #define SUB_FAIL_SLOW	1	/* over its high mark under policy disconnect */
 
 typedef void	(*sub_fail_cb)(struct sub *, int, void *);
+typedef void	(*sub_drain_cb)(struct sub *, void *);
 
 struct fanout	*fanout_new(struct event_base *);
 void		 fanout_free(struct fanout *);
@@ -53,10 +55,16 @@ void		 fanout_sub_free(struct sub *);
 void		 fanout_sub_set_active(struct sub *, bool);
 bool		 fanout_sub_active(const struct sub *);
 void		 fanout_sub_set_match(struct sub *, unsigned int, unsigned int);
+void		 fanout_sub_set_filter(struct sub *, struct filter *);
+const struct filter *fanout_sub_filter(const struct sub *);
+void		 fanout_sub_hold(struct sub *);
+int		 fanout_sub_release(struct sub *, const char *, size_t);
+void		 fanout_sub_want_drain(struct sub *, sub_drain_cb);
 void		 fanout_sub_set_opts(struct sub *, const struct sub_opts *);
 int		 fanout_sub_send(struct sub *, const char *, size_t);
 size_t		 fanout_sub_queued(const struct sub *);
 bool		 fanout_sub_over(const struct sub *);
+bool		 fanout_sub_out_over(const struct sub *);
 const struct sub_stats *fanout_sub_stats(const struct sub *);
 int		 fanout_sub_fd(const struct sub *);
 int		 fanout_sub_drain(struct sub *);

@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -18,6 +20,8 @@
 
 #include <event2/event.h>
 
+#include "ctx.h"
+#include "decode.h"
 #include "diag.h"
 #include "encode.h"
 #include "event.h"
@@ -25,94 +29,23 @@
 #include "log.h"
 #include "netns.h"
 #include "nl.h"
+#include "opts.h"
+#include "query.h"
+#include "server.h"
 #include "stream.h"
 
-#define CTSTREAMD_RCVBUF_DEFAULT	(8 * 1024 * 1024)
-#define CTSTREAMD_DRAIN_SECS		2
-
-struct options {
-	bool		 to_stdout;
-	const char	*netns;
-	char		 netns_path[PATH_MAX];
-	unsigned int	 types;
-	unsigned int	 kinds;
-	int		 debug;
-	bool		 enable_acct;
-	bool		 enable_timestamp;
-	int		 rcvbuf;
-	const char	*labelmap;
-};
+#define CTSTREAMD_DRAIN_SECS	2
+#define CTSTREAMD_MAXOPTS	64
 
 struct daemon {
 	struct options	 opt;
-	struct event_base *base;
-	struct fanout	*fo;
-	struct encoder	*enc;
-	struct stream	*stream;
+	struct ctx	 ctx;
 	struct nlsrc	*src;
 	struct sub	*out;
 	int		 stdout_flags;	/* to restore; -1 if untouched */
-	struct event	*sigs[3];
+	struct event	*sigs[2];
 	int		 exit_status;
 };
-
-enum {
-	OPT_STDOUT = 256,
-	OPT_NETNS,
-	OPT_EVENTS,
-	OPT_TYPES,
-	OPT_EVENTS_SOCKET,
-	OPT_CONTROL_SOCKET,
-	OPT_USER,
-	OPT_ENABLE_ACCT,
-	OPT_ENABLE_TIMESTAMP,
-	OPT_RCVBUF,
-	OPT_LABELMAP,
-};
-
-static const struct option longopts[] = {
-	{ "stdout", no_argument, NULL, OPT_STDOUT },
-	{ "netns", required_argument, NULL, OPT_NETNS },
-	{ "events", required_argument, NULL, OPT_EVENTS },
-	{ "types", required_argument, NULL, OPT_TYPES },
-	{ "enable-acct", no_argument, NULL, OPT_ENABLE_ACCT },
-	{ "enable-timestamp", no_argument, NULL, OPT_ENABLE_TIMESTAMP },
-	{ "rcvbuf", required_argument, NULL, OPT_RCVBUF },
-	{ "labelmap", required_argument, NULL, OPT_LABELMAP },
-	{ "debug", no_argument, NULL, 'd' },
-	{ "version", no_argument, NULL, 'V' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "config", required_argument, NULL, 'f' },
-	{ "check-config", no_argument, NULL, 'n' },
-	{ "events-socket", required_argument, NULL, OPT_EVENTS_SOCKET },
-	{ "control-socket", required_argument, NULL, OPT_CONTROL_SOCKET },
-	{ "user", required_argument, NULL, OPT_USER },
-	{ NULL, 0, NULL, 0 }
-};
-
-/* Print the usage summary. */
-static void
-usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: ctstreamd [options]\n"
-	    "Stream the kernel's conntrack and expectation events as JSON lines.\n"
-	    "\n"
-	    "  --stdout                write events to standard output\n"
-	    "  --netns NAME|PATH       monitor this network namespace\n"
-	    "  --events LIST           new,update,destroy (default: all)\n"
-	    "  --types LIST            ct,expect (default: all)\n"
-	    "  --enable-acct           turn on nf_conntrack_acct (counters)\n"
-	    "  --enable-timestamp      turn on nf_conntrack_timestamp\n"
-	    "  --rcvbuf BYTES          event socket receive buffer (default %d)\n"
-	    "  --labelmap FILE         connlabel.conf for label names\n"
-	    "  -d, --debug             log debugging messages\n"
-	    "  -V, --version           print the version and exit\n"
-	    "  -h, --help              print this help and exit\n"
-	    "\n"
-	    "See ctstreamd(8) and ctstreamd-protocol(7).\n",
-	    CTSTREAMD_RCVBUF_DEFAULT);
-}
 
 /* Report a command line error and exit 2. */
 static void __attribute__((noreturn, format(printf, 1, 2)))
@@ -128,157 +61,88 @@ usage_error(const char *fmt, ...)
 	exit(2);
 }
 
-/*
- * Parse a comma-separated list of names into a bit mask with parse();
- * "all" means every bit of all.  Exits 2 naming the bad word.
- */
-static unsigned int
-parse_list(const char *opt, const char *arg, int (*parse)(const char *),
-    unsigned int all, unsigned int allowed)
+/* Build getopt_long's tables from the settings table. */
+static void
+build_getopt(struct option *lo, char *so, size_t solen)
 {
-	char		*copy, *word, *save = NULL;
-	unsigned int	 mask = 0;
-	int		 v;
+	const struct optdef	*d;
+	size_t			 n = 0, s = 0;
 
-	if ((copy = strdup(arg)) == NULL)
-		fatal("strdup");
-	for (word = strtok_r(copy, ",", &save); word != NULL;
-	    word = strtok_r(NULL, ",", &save)) {
-		if (strcmp(word, "all") == 0) {
-			mask |= all;
-			continue;
-		}
-		v = parse(word);
-		if (v < 0 || ((1U << v) & allowed) == 0)
-			usage_error("%s: unknown value '%s'", opt, word);
-		mask |= 1U << v;
-	}
-	free(copy);
-	if (mask == 0)
-		usage_error("%s: empty list", opt);
-	return (mask);
-}
-
-/* Parse a byte count with an optional K, M or G suffix. */
-static int
-parse_bytes(const char *opt, const char *arg)
-{
-	char		*end;
-	unsigned long	 v;
-
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (errno != 0 || end == arg || arg[0] == '-')
-		usage_error("%s: not a size: '%s'", opt, arg);
-	switch (*end) {
-	case 'G': case 'g':
-		v *= 1024;
-		/* FALLTHROUGH */
-	case 'M': case 'm':
-		v *= 1024;
-		/* FALLTHROUGH */
-	case 'K': case 'k':
-		v *= 1024;
-		end++;
-		break;
-	}
-	if (*end != '\0' || v > INT_MAX)
-		usage_error("%s: not a size (at most 2G): '%s'", opt, arg);
-	return ((int)v);
-}
-
-/* Return "--name" (or "-c") of an option, for messages. */
-static const char *
-option_name(int ch)
-{
-	static char	 buf[64];
-	size_t		 i;
-
-	for (i = 0; longopts[i].name != NULL; i++) {
-		if (longopts[i].val == ch) {
-			snprintf(buf, sizeof buf, "--%s", longopts[i].name);
-			return (buf);
+	so[s++] = ':';
+	for (d = opts_table(); d->name != NULL; d++, n++) {
+		lo[n].name = d->name;
+		lo[n].has_arg = d->arg != NULL ? required_argument :
+		    no_argument;
+		lo[n].flag = NULL;
+		lo[n].val = 256 + (int)n;
+		if (d->short_opt != 0 && s + 3 < solen) {
+			so[s++] = (char)d->short_opt;
+			if (d->arg != NULL)
+				so[s++] = ':';
 		}
 	}
-	snprintf(buf, sizeof buf, "-%c", ch);
-	return (buf);
+	memset(&lo[n], 0, sizeof lo[n]);
+	so[s] = '\0';
+}
+
+/* Return the setting for a getopt_long result. */
+static const struct optdef *
+option_for(int ch)
+{
+	const struct optdef	*d;
+
+	for (d = opts_table(); d->name != NULL; d++) {
+		if (ch == d->short_opt ||
+		    ch == 256 + (int)(d - opts_table()))
+			return (d);
+	}
+	return (NULL);
 }
 
 /* Parse the command line into o; exits on error, --help or --version. */
 static void
 parse_options(int argc, char **argv, struct options *o)
 {
-	int	ch;
+	struct option		 lo[CTSTREAMD_MAXOPTS];
+	const struct optdef	*d;
+	char			 so[2 * CTSTREAMD_MAXOPTS], err[OPTS_ERRLEN];
+	int			 ch;
 
-	memset(o, 0, sizeof *o);
-	o->types = EV_TYPES_ALL;
-	o->kinds = EV_LIVE_KINDS;
-	o->rcvbuf = CTSTREAMD_RCVBUF_DEFAULT;
-
+	if (opts_defaults(o, err, sizeof err) != 0)
+		usage_error("bad built-in default: %s", err);
+	build_getopt(lo, so, sizeof so);
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":dVhf:n", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_STDOUT:
-			o->to_stdout = true;
-			break;
-		case OPT_NETNS:
-			if (o->netns != NULL)
-				usage_error("--netns: only one namespace is "
-				    "supported so far");
-			if (netns_resolve(optarg, o->netns_path,
-			    sizeof o->netns_path) != 0)
-				usage_error("--netns: invalid namespace '%s': "
-				    "give a name under " NETNS_RUN_DIR " or an "
-				    "absolute path", optarg);
-			o->netns = optarg;
-			break;
-		case OPT_EVENTS:
-			o->kinds = parse_list("--events", optarg,
-			    event_kind_parse, EV_LIVE_KINDS, EV_LIVE_KINDS);
-			break;
-		case OPT_TYPES:
-			o->types = parse_list("--types", optarg,
-			    event_type_parse, EV_TYPES_ALL, EV_TYPES_ALL);
-			break;
-		case OPT_ENABLE_ACCT:
-			o->enable_acct = true;
-			break;
-		case OPT_ENABLE_TIMESTAMP:
-			o->enable_timestamp = true;
-			break;
-		case OPT_RCVBUF:
-			o->rcvbuf = parse_bytes("--rcvbuf", optarg);
-			break;
-		case OPT_LABELMAP:
-			o->labelmap = optarg;
-			break;
-		case 'd':
-			o->debug++;
-			break;
-		case 'V':
-			printf("ctstreamd %s\n", PACKAGE_VERSION);
-			exit(0);
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case 'f':
-		case 'n':
-		case OPT_EVENTS_SOCKET:
-		case OPT_CONTROL_SOCKET:
-		case OPT_USER:
-			usage_error("%s: not implemented yet", option_name(ch));
-		case ':':
+	while ((ch = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+		if (ch == ':')
 			usage_error("%s: missing argument", argv[optind - 1]);
-		default:
+		if (ch == '?') {
 			if (optopt != 0)
 				usage_error("unknown option '-%c'", optopt);
 			usage_error("unknown option '%s'", argv[optind - 1]);
 		}
+		d = option_for(ch);
+		if (strcmp(d->name, "help") == 0) {
+			opts_usage(stdout);
+			exit(0);
+		}
+		if (strcmp(d->name, "version") == 0) {
+			printf("ctstreamd %s\n", PACKAGE_VERSION);
+			exit(0);
+		}
+		if (d->type == OT_SPECIAL)
+			usage_error("--%s: not implemented yet", d->name);
+		if (d->type == OT_NETNS && o->netns != NULL)
+			usage_error("--netns: only one namespace is supported "
+			    "so far");
+		if (opts_set(o, d, optarg, err, sizeof err) != 0)
+			usage_error("--%s: %s", d->name, err);
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
-	if (!o->to_stdout)
-		usage_error("no output: give --stdout");
+	if (!o->to_stdout && o->events_socket == NULL)
+		usage_error("no output: give --stdout or an --events-socket");
+	if (o->sub_lowat > o->sub_hiwat)
+		usage_error("--sub-lowat must not exceed --sub-hiwat");
 }
 
 /* Write the names of the bits set in mask, comma-separated, into buf. */
@@ -308,7 +172,7 @@ daemon_nl_msg(void *arg, struct nlsrc *src, const struct nlmsghdr *nlh,
 {
 	struct daemon	*d = arg;
 
-	stream_msg(d->stream, NULL, nlh, when);
+	stream_msg(d->ctx.stream, NULL, nlh, when);
 }
 
 /* Event source callback: the kernel dropped messages. */
@@ -319,7 +183,7 @@ daemon_nl_overrun(void *arg, struct nlsrc *src, uint64_t lost)
 
 	log_warnx("%s: event socket overrun: the kernel dropped %llu "
 	    "messages", nlsrc_name(src), (unsigned long long)lost);
-	stream_overrun(d->stream, NULL, lost);
+	stream_overrun(d->ctx.stream, NULL, lost);
 }
 
 /* Event source callback: end of a batch. */
@@ -328,7 +192,7 @@ daemon_nl_batch_end(void *arg, struct nlsrc *src)
 {
 	struct daemon	*d = arg;
 
-	stream_flush(d->stream);
+	stream_flush(d->ctx.stream);
 }
 
 static const struct nlsrc_ops daemon_nl_ops = {
@@ -344,15 +208,18 @@ daemon_stdout_fail(struct sub *s, int error, void *arg)
 	struct daemon	*d = arg;
 
 	if (error == -EPIPE)
-		log_info("standard output closed, exiting");
+		log_info("standard output closed");
 	else if (error == SUB_FAIL_SLOW)
-		log_warnx("standard output too slow, exiting");
+		log_warnx("standard output too slow (policy disconnect)");
 	else
-		log_warnx("standard output: %s, exiting", strerror(-error));
-	d->exit_status = error == -EPIPE ? 0 : 1;
+		log_warnx("standard output: %s", strerror(-error));
 	fanout_sub_free(d->out);
 	d->out = NULL;
-	event_base_loopbreak(d->base);
+	if (d->opt.events_socket != NULL)
+		return;
+	/* Nothing else to serve: end like any filter whose reader left. */
+	d->exit_status = error == -EPIPE ? 0 : 1;
+	event_base_loopbreak(d->ctx.base);
 }
 
 /* SIGTERM, SIGINT: stop the loop. */
@@ -362,32 +229,30 @@ daemon_signal(evutil_socket_t sig, short what, void *arg)
 	struct daemon	*d = arg;
 
 	log_info("signal %d received, exiting", (int)sig);
-	event_base_loopbreak(d->base);
+	event_base_loopbreak(d->ctx.base);
 }
 
 /*
  * Open the namespace, check what the stream will lack, apply the sysctls
- * asked for, and open the event socket there.
+ * asked for, and open the event and request sockets there.
  */
 static void
-daemon_open_source(struct daemon *d)
+daemon_open_netns(struct daemon *d)
 {
 	struct options	*o = &d->opt;
 	struct diag	 dg;
-	const char	*path;
 	const char	*label = o->netns != NULL ? o->netns : "host";
 	char		 types[64], kinds[64];
 	int		 nsfd = -1, self = -1, error;
 
 	if (o->netns != NULL) {
-		path = o->netns_path;
-		if ((nsfd = netns_open(path)) < 0) {
+		if ((nsfd = netns_open(o->netns_path)) < 0) {
 			errno = -nsfd;
 			if (nsfd == -ENOTSUP)
 				fatalx("--netns: '%s' (%s) is not a network "
-				    "namespace", o->netns, path);
+				    "namespace", o->netns, o->netns_path);
 			fatal("--netns: cannot open namespace '%s' (%s)",
-			    o->netns, path);
+			    o->netns, o->netns_path);
 		}
 		if ((self = netns_enter(nsfd)) < 0) {
 			errno = -self;
@@ -408,8 +273,11 @@ daemon_open_source(struct daemon *d)
 		fatal("cannot return to the initial network namespace");
 	diag_log(&dg, label);
 
-	error = nlsrc_open(&d->src, d->base, nsfd, label,
-	    nl_groups(o->types, o->kinds), o->rcvbuf, &daemon_nl_ops, d);
+	error = nlsrc_open(&d->src, d->ctx.base, nsfd, label,
+	    nl_groups(o->types, o->kinds), (int)o->rcvbuf, &daemon_nl_ops, d);
+	if (error == 0)
+		error = query_open(&d->ctx.query, d->ctx.base, nsfd, label,
+		    QUERY_SOCKETS_DEFAULT);
 	if (nsfd != -1)
 		close(nsfd);
 	if (error != 0) {
@@ -417,7 +285,7 @@ daemon_open_source(struct daemon *d)
 		if (error == -EPERM)
 			fatal("%s: cannot subscribe to conntrack events "
 			    "(CAP_NET_ADMIN is needed)", label);
-		fatal("%s: cannot open the conntrack event socket", label);
+		fatal("%s: cannot open the conntrack sockets", label);
 	}
 	log_info("monitoring %s: types %s, events %s, receive buffer %d bytes",
 	    label, format_list(types, sizeof types, o->types, event_type_name),
@@ -429,18 +297,58 @@ daemon_open_source(struct daemon *d)
 static void
 daemon_open_stdout(struct daemon *d)
 {
-	struct sub_opts	 so = { SUB_HIWAT_DEFAULT, SUB_LOWAT_DEFAULT, SUB_DROP };
-	int		 fl;
+	int	fl;
 
 	d->stdout_flags = -1;
-	d->out = fanout_sub_new(d->fo, STDOUT_FILENO, &so, daemon_stdout_fail,
-	    d);
+	if (!d->opt.to_stdout)
+		return;
+	d->out = fanout_sub_new(d->ctx.fo, STDOUT_FILENO, &d->ctx.subopts,
+	    daemon_stdout_fail, d);
 	if (d->out == NULL)
 		fatalx("out of memory");
+	fanout_sub_set_match(d->out, d->opt.types, d->opt.kinds);
 	if ((fl = fcntl(STDOUT_FILENO, F_GETFL)) != -1 &&
 	    (fl & O_NONBLOCK) == 0 &&
 	    fcntl(STDOUT_FILENO, F_SETFL, fl | O_NONBLOCK) != -1)
 		d->stdout_flags = fl;
+}
+
+/* Listen on the events socket. */
+static void
+daemon_open_sockets(struct daemon *d)
+{
+	struct options		*o = &d->opt;
+	struct listen_opts	 lo;
+	struct passwd		*pw;
+	struct group		*gr;
+	char			 err[256];
+
+	d->ctx.srv = server_new(&d->ctx, (unsigned int)o->max_clients,
+	    o->max_line);
+	if (d->ctx.srv == NULL)
+		fatalx("out of memory");
+	if (o->events_socket == NULL)
+		return;
+	lo.path = o->events_socket;
+	lo.mode = o->socket_mode;
+	lo.uid = (uid_t)-1;
+	lo.gid = (gid_t)-1;
+	if (o->socket_owner != NULL) {
+		if ((pw = getpwnam(o->socket_owner)) == NULL)
+			fatalx("--socket-owner: no user '%s'", o->socket_owner);
+		lo.uid = pw->pw_uid;
+	}
+	if (o->socket_group != NULL) {
+		if ((gr = getgrnam(o->socket_group)) != NULL)
+			lo.gid = gr->gr_gid;
+		else if (strcmp(o->socket_group, "ctstreamd") != 0)
+			fatalx("--socket-group: no group '%s'",
+			    o->socket_group);
+	}
+	if (server_listen(d->ctx.srv, LISTENER_EVENTS, &lo, err,
+	    sizeof err) != 0)
+		fatalx("events socket: %s", err);
+	log_info("listening for subscribers on %s", o->events_socket);
 }
 
 /* Give subscribers what they can take, for a short while, before exit. */
@@ -449,7 +357,8 @@ daemon_drain(struct daemon *d)
 {
 	time_t	deadline = time(NULL) + CTSTREAMD_DRAIN_SECS;
 
-	stream_flush(d->stream);
+	stream_flush(d->ctx.stream);
+	client_drain_all();
 	if (d->out == NULL)
 		return;
 	while (fanout_sub_drain(d->out) > 0 && time(NULL) < deadline)
@@ -459,42 +368,55 @@ daemon_drain(struct daemon *d)
 int
 main(int argc, char **argv)
 {
-	struct daemon	 d;
-	size_t		 i;
 	static const int sigs[] = { SIGTERM, SIGINT };
+	struct daemon	 d;
+	struct ctx	*ctx = &d.ctx;
+	size_t		 i;
 
 	memset(&d, 0, sizeof d);
 	parse_options(argc, argv, &d.opt);
 	log_init(d.opt.debug);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((d.base = event_base_new()) == NULL)
+	ctx->types = d.opt.types;
+	ctx->kinds = d.opt.kinds;
+	ctx->subopts.hiwat = d.opt.sub_hiwat;
+	ctx->subopts.lowat = d.opt.sub_lowat;
+	ctx->subopts.policy = d.opt.sub_policy;
+	ctx->started = time(NULL);
+	if ((ctx->base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
-	if ((d.enc = encoder_new(d.opt.labelmap)) == NULL ||
-	    (d.fo = fanout_new(d.base)) == NULL ||
-	    (d.stream = stream_new(d.fo, d.enc)) == NULL)
+	if ((ctx->enc = encoder_new(d.opt.labelmap)) == NULL ||
+	    (ctx->fo = fanout_new(ctx->base)) == NULL ||
+	    (ctx->stream = stream_new(ctx->fo, ctx->enc)) == NULL ||
+	    (ctx->qdec = decoder_new()) == NULL)
 		fatalx("out of memory");
-	daemon_open_source(&d);
+	daemon_open_netns(&d);
+	daemon_open_sockets(&d);
 	daemon_open_stdout(&d);
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-		d.sigs[i] = evsignal_new(d.base, sigs[i], daemon_signal, &d);
+		d.sigs[i] = evsignal_new(ctx->base, sigs[i], daemon_signal, &d);
 		if (d.sigs[i] == NULL || evsignal_add(d.sigs[i], NULL) == -1)
 			fatalx("cannot install signal handlers");
 	}
 
-	if (event_base_dispatch(d.base) == -1)
+	if (event_base_dispatch(ctx->base) == -1)
 		fatalx("event loop failed");
 
 	daemon_drain(&d);
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-		if (d.sigs[i] != NULL)
-			event_free(d.sigs[i]);
+		event_free(d.sigs[i]);
 	nlsrc_free(d.src);
+	client_free_all();
+	server_free(ctx->srv);
+	query_free(ctx->query);
 	if (d.stdout_flags != -1)
 		fcntl(STDOUT_FILENO, F_SETFL, d.stdout_flags);
-	stream_free(d.stream);
-	fanout_free(d.fo);
-	encoder_free(d.enc);
-	event_base_free(d.base);
+	stream_free(ctx->stream);
+	fanout_free(ctx->fo);
+	decoder_free(ctx->qdec);
+	encoder_free(ctx->enc);
+	event_base_free(ctx->base);
+	opts_free(&d.opt);
 	return (d.exit_status);
 }

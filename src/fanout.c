@@ -39,6 +39,7 @@
 #include "compat.h"
 #include "encode.h"
 #include "fanout.h"
+#include "filter.h"
 
 #define FANOUT_CHUNK	(256U * 1024)
 
@@ -57,11 +58,15 @@ struct sub {
 	bool			 pollable;
 	bool			 active;
 	bool			 dropping;
+	bool			 holding;	/* live events wait in held */
+	bool			 want_drain;
 	int			 failed;	/* 0, -errno or SUB_FAIL_SLOW */
 	unsigned int		 types;		/* EV_TYPE_BIT mask */
 	unsigned int		 kinds;		/* EV_KIND_BIT mask */
+	struct filter		*filter;	/* NULL: everything */
 	struct sub_opts		 opts;
 	struct evbuffer		*out;
+	struct evbuffer		*held;		/* live events during a sync */
 	struct event		*wev;
 	struct chunk		*pchunk;	/* pending range, not yet queued */
 	size_t			 poff;
@@ -71,6 +76,7 @@ struct sub {
 	uint64_t		 lost_last;
 	struct sub_stats	 st;
 	sub_fail_cb		 fail;
+	sub_drain_cb		 drain;
 	void			*arg;
 };
 
@@ -213,7 +219,10 @@ fanout_count(const struct fanout *fo)
 	return (fo->nsubs);
 }
 
-/* Move a subscriber's pending range into its queue. */
+/*
+ * Move a subscriber's pending range into its queue, or into the held
+ * queue while it waits for the end of a snapshot.
+ */
 static void
 fanout_sub_queue_pending(struct sub *s)
 {
@@ -222,8 +231,8 @@ fanout_sub_queue_pending(struct sub *s)
 	if (c == NULL)
 		return;
 	c->refs++;
-	if (evbuffer_add_reference(s->out, c->data + s->poff, s->plen,
-	    fanout_chunk_cleanup, c) == -1) {
+	if (evbuffer_add_reference(s->holding ? s->held : s->out,
+	    c->data + s->poff, s->plen, fanout_chunk_cleanup, c) == -1) {
 		c->refs--;
 		fanout_sub_fail(s, -ENOMEM);
 	}
@@ -231,11 +240,12 @@ fanout_sub_queue_pending(struct sub *s)
 	s->plen = 0;
 }
 
-/* Return the bytes queued for a subscriber, pending range included. */
+/* Return the bytes queued for a subscriber, pending and held included. */
 size_t
 fanout_sub_queued(const struct sub *s)
 {
-	return (evbuffer_get_length(s->out) + s->plen);
+	return (evbuffer_get_length(s->out) + evbuffer_get_length(s->held) +
+	    s->plen);
 }
 
 /* Tell whether a subscriber is at or above its high watermark. */
@@ -243,6 +253,17 @@ bool
 fanout_sub_over(const struct sub *s)
 {
 	return (fanout_sub_queued(s) >= s->opts.hiwat);
+}
+
+/*
+ * Tell whether the subscriber's output queue alone (held live events
+ * aside) is at or above its high watermark: a producer of lines for it
+ * (a snapshot, a dump) pauses then.
+ */
+bool
+fanout_sub_out_over(const struct sub *s)
+{
+	return (evbuffer_get_length(s->out) + s->plen >= s->opts.hiwat);
 }
 
 /* Count one line a dropping subscriber did not get. */
@@ -287,9 +308,11 @@ void
 fanout_publish(struct fanout *fo, const struct event *ev, const char *line,
     size_t len, uint64_t seq)
 {
-	struct chunk	*c;
-	struct sub	*s;
-	size_t		 off;
+	struct filter_view	 view;
+	struct chunk		*c;
+	struct sub		*s;
+	size_t			 off;
+	bool			 viewed = false;
 
 	if (fo->nsubs == 0)
 		return;
@@ -305,6 +328,14 @@ fanout_publish(struct fanout *fo, const struct event *ev, const char *line,
 		if (ev != NULL && ((s->types & EV_TYPE_BIT(ev->type)) == 0 ||
 		    (s->kinds & EV_KIND_BIT(ev->kind)) == 0))
 			continue;
+		if (ev != NULL && s->filter != NULL) {
+			if (!viewed) {
+				filter_view(ev, &view);
+				viewed = true;
+			}
+			if (!filter_match(s->filter, &view))
+				continue;
+		}
 		if (s->dropping || fanout_sub_over(s)) {
 			if (s->opts.policy == SUB_DISCONNECT) {
 				fanout_sub_fail(s, SUB_FAIL_SLOW);
@@ -354,10 +385,16 @@ fanout_sub_try_write(struct sub *s)
 			break;
 		}
 	}
-	if (s->dropping && fanout_sub_queued(s) <= s->opts.lowat) {
+	if (s->dropping && !s->holding &&
+	    fanout_sub_queued(s) <= s->opts.lowat) {
 		s->dropping = false;
 		if (s->lost > 0)
 			fanout_sub_report_lost(s);
+	}
+	/* Held live events do not count: they wait for the snapshot. */
+	if (s->want_drain && evbuffer_get_length(s->out) <= s->opts.lowat) {
+		s->want_drain = false;
+		s->drain(s, s->arg);
 	}
 }
 
@@ -439,10 +476,13 @@ fanout_sub_new(struct fanout *fo, int fd, const struct sub_opts *opts,
 	s->arg = arg;
 	fanout_sub_set_opts(s, opts);
 	s->out = evbuffer_new();
+	s->held = evbuffer_new();
 	s->wev = event_new(fo->base, fd, EV_WRITE, fanout_sub_write, s);
-	if (s->out == NULL || s->wev == NULL) {
+	if (s->out == NULL || s->held == NULL || s->wev == NULL) {
 		if (s->out != NULL)
 			evbuffer_free(s->out);
+		if (s->held != NULL)
+			evbuffer_free(s->held);
 		if (s->wev != NULL)
 			event_free(s->wev);
 		free(s);
@@ -463,6 +503,8 @@ fanout_sub_free(struct sub *s)
 	s->fo->nsubs--;
 	event_free(s->wev);
 	evbuffer_free(s->out);		/* releases chunk references */
+	evbuffer_free(s->held);
+	filter_free(s->filter);
 	free(s);
 }
 
@@ -486,6 +528,72 @@ fanout_sub_set_match(struct sub *s, unsigned int types, unsigned int kinds)
 {
 	s->types = types;
 	s->kinds = kinds;
+}
+
+/*
+ * Give a subscriber a filter (it takes ownership; NULL means everything).
+ * The filter's types and events become the subscriber's quick masks.
+ */
+void
+fanout_sub_set_filter(struct sub *s, struct filter *f)
+{
+	filter_free(s->filter);
+	s->filter = f;
+	s->types = filter_types(f);
+	s->kinds = filter_kinds(f);
+}
+
+/* Return a subscriber's filter (NULL: everything). */
+const struct filter *
+fanout_sub_filter(const struct sub *s)
+{
+	return (s->filter);
+}
+
+/*
+ * Start holding live events back (they count against the watermarks) while
+ * the owner sends a snapshot with fanout_sub_send().
+ */
+void
+fanout_sub_hold(struct sub *s)
+{
+	fanout_sub_queue_pending(s);
+	s->holding = true;
+}
+
+/*
+ * End a snapshot: queue the marker line, then every live event held back
+ * meanwhile, in order.
+ */
+int
+fanout_sub_release(struct sub *s, const char *marker, size_t len)
+{
+	int	error;
+
+	fanout_sub_queue_pending(s);
+	s->holding = false;
+	if ((error = fanout_sub_send(s, marker, len)) != 0)
+		return (error);
+	if (evbuffer_add_buffer(s->out, s->held) == -1)
+		return (-ENOMEM);
+	fanout_sub_try_write(s);
+	return (0);
+}
+
+/*
+ * Ask for one call of the drain callback once the subscriber's output
+ * queue (held live events aside) is at or below its low watermark (now,
+ * if it already is).
+ */
+void
+fanout_sub_want_drain(struct sub *s, sub_drain_cb cb)
+{
+	s->drain = cb;
+	s->want_drain = true;
+	if (evbuffer_get_length(s->out) <= s->opts.lowat) {
+		s->want_drain = false;
+		cb(s, s->arg);
+	}
 }
 
 /* Change a subscriber's watermarks and policy. */

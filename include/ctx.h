@@ -1,0 +1,35 @@
+/*
+ * ctx.h - the daemon's shared state, handed to clients and commands.
+ */
+#ifndef CTSTREAMD_CTX_H
+#define CTSTREAMD_CTX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "fanout.h"
+
+struct event_base;
+struct fanout;
+struct stream;
+struct encoder;
+struct decoder;
+struct query;
+struct server;
+
+struct ctx {
+	struct event_base	*base;
+	struct fanout		*fo;
+	struct stream		*stream;
+	struct encoder		*enc;
+	struct decoder		*qdec;		/* for answers to queries */
+	struct query		*query;
+	struct server		*srv;
+	unsigned int		 types;		/* what the daemon receives */
+	unsigned int		 kinds;
+	struct sub_opts		 subopts;	/* for socket clients */
+	time_t			 started;
+};
+
+#endif

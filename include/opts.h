@@ -1,0 +1,76 @@
+/*
+ * opts.h - every setting of the daemon, its default and how to parse it.
+ *
+ * One table serves the command line (getopt_long), the help text and, in
+ * time, the configuration file, so defaults live in exactly one place.
+ */
+#ifndef CTSTREAMD_OPTS_H
+#define CTSTREAMD_OPTS_H
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "fanout.h"
+
+struct options {
+	bool		 to_stdout;
+	char		*netns;
+	char		 netns_path[PATH_MAX];
+	unsigned int	 types;
+	unsigned int	 kinds;
+	int		 debug;
+	bool		 enable_acct;
+	bool		 enable_timestamp;
+	size_t		 rcvbuf;
+	char		*labelmap;
+	char		*events_socket;		/* NULL: none */
+	mode_t		 socket_mode;
+	char		*socket_owner;
+	char		*socket_group;
+	size_t		 max_clients;
+	size_t		 max_line;
+	size_t		 sub_hiwat;
+	size_t		 sub_lowat;
+	enum sub_policy	 sub_policy;
+};
+
+enum opt_type {
+	OT_FLAG,		/* no argument: sets true */
+	OT_COUNT,		/* no argument: counts */
+	OT_STRING,
+	OT_PATH,		/* absolute path, or "none" for NULL */
+	OT_NETNS,
+	OT_BYTES,		/* 123, 64K, 8M, 1G */
+	OT_UINT,
+	OT_TYPES,		/* ct,expect */
+	OT_KINDS,		/* new,update,destroy */
+	OT_MODE,		/* octal file mode */
+	OT_POLICY,		/* drop|disconnect */
+	OT_SPECIAL,		/* handled by the caller (help, version...) */
+};
+
+struct optdef {
+	const char	*name;
+	int		 short_opt;
+	enum opt_type	 type;
+	size_t		 off;
+	const char	*def;		/* default, in the option's syntax */
+	const char	*arg;		/* argument name for the help */
+	const char	*help;
+	unsigned long	 min, max;	/* bounds for OT_BYTES and OT_UINT */
+};
+
+#define OPTS_ERRLEN	256
+
+const struct optdef *opts_table(void);
+int	opts_defaults(struct options *, char *, size_t);
+int	opts_set(struct options *, const struct optdef *, const char *,
+	    char *, size_t);
+const struct optdef *opts_find(const char *);
+void	opts_free(struct options *);
+void	opts_usage(FILE *);
+
+#endif

@@ -1,0 +1,499 @@
+/*
+ * client.c - one connection on a Unix socket.
+ *
+ * A client is a fan-out subscriber (its output queue, watermarks and loss
+ * reports are fanout.c's) plus a command reader: input is split into
+ * lines of at most max_line bytes, each handed to cmd.c.  An overlong
+ * line gets a too_large error and the connection is closed.  At most
+ * CLIENT_BUDGET commands run per wakeup; while the client's output is
+ * over its high watermark, or while one of its commands streams a long
+ * answer (a snapshot, a dump), no further command is read, so a client
+ * cannot make the daemon buffer without bound by writing and not reading.
+ *
+ * Clients are freed through a deferred event, never inside a callback
+ * that may still touch them.  End of input on the events socket only
+ * means "no more commands": events keep flowing until a write fails.  On
+ * the control socket the client is closed once its answers are written.
+ */
+#include "config.h"
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "cmd.h"
+#include "compat.h"
+#include "ctx.h"
+#include "fanout.h"
+#include "log.h"
+#include "query.h"
+#include "server.h"
+
+#define CLIENT_BUDGET	64		/* commands per wakeup */
+#define CLIENT_READ	(16 * 1024)
+
+struct client {
+	TAILQ_ENTRY(client)	 entry;
+	struct server		*srv;
+	struct ctx		*ctx;
+	enum listener_kind	 kind;
+	unsigned int		 id;
+	int			 fd;
+	struct ucred		 cred;
+	struct sub		*sub;
+	struct evbuffer		*in;
+	struct event		*rev;
+	struct event		*closeev;
+	size_t			 max_line;
+	char			*line;
+	bool			 reading;	/* rev is added */
+	bool			 eof;
+	bool			 closing;
+	struct qjob		*job;
+	void			*cmdstate;
+	void			(*cmdstate_free)(void *);
+};
+
+TAILQ_HEAD(clients, client);
+
+static struct clients	clients = TAILQ_HEAD_INITIALIZER(clients);
+static unsigned int	client_next_id;
+
+static void	client_read(evutil_socket_t, short, void *);
+static void	client_resume(struct sub *, void *);
+
+/* Deferred: free a closed client. */
+static void
+client_reap(evutil_socket_t fd, short what, void *arg)
+{
+	client_free(arg);
+}
+
+/* The fan-out could not write to the client (or it is too slow). */
+static void
+client_sub_fail(struct sub *s, int error, void *arg)
+{
+	static const char	 bye[] = "{\"type\":\"error\",\"error\":"
+				    "{\"code\":\"too_slow\",\"message\":\"over the "
+				    "high watermark, disconnected\"}}\n";
+	struct client		*c = arg;
+
+	if (error == SUB_FAIL_SLOW) {
+		log_info("client %u: too slow, disconnected", c->id);
+		/* A last word, if the socket takes it. */
+		(void)send(c->fd, bye, sizeof bye - 1,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+	} else if (error != -EPIPE && error != -ECONNRESET)
+		log_debug("client %u: write: %s", c->id, strerror(-error));
+	client_close(c);
+}
+
+/*
+ * Make a client for an accepted connection.  On the events socket it
+ * receives every event at once; on the control socket only answers.
+ */
+struct client *
+client_new(struct server *srv, struct ctx *ctx, int fd,
+    enum listener_kind kind, size_t max_line)
+{
+	struct client	*c;
+	socklen_t	 len;
+
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		return (NULL);
+	c->srv = srv;
+	c->ctx = ctx;
+	c->kind = kind;
+	c->fd = fd;
+	c->id = ++client_next_id;
+	c->max_line = max_line;
+	len = sizeof c->cred;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) == -1) {
+		c->cred.pid = 0;
+		c->cred.uid = (uid_t)-1;
+		c->cred.gid = (gid_t)-1;
+	}
+	c->line = malloc(max_line + 1);
+	c->in = evbuffer_new();
+	c->rev = event_new(ctx->base, fd, EV_READ | EV_PERSIST, client_read,
+	    c);
+	c->closeev = event_new(ctx->base, -1, 0, client_reap, c);
+	c->sub = fanout_sub_new(ctx->fo, fd, &ctx->subopts, client_sub_fail,
+	    c);
+	if (c->line == NULL || c->in == NULL || c->rev == NULL ||
+	    c->closeev == NULL || c->sub == NULL ||
+	    event_add(c->rev, NULL) == -1) {
+		fanout_sub_free(c->sub);
+		if (c->rev != NULL)
+			event_free(c->rev);
+		if (c->closeev != NULL)
+			event_free(c->closeev);
+		if (c->in != NULL)
+			evbuffer_free(c->in);
+		free(c->line);
+		free(c);
+		return (NULL);
+	}
+	c->reading = true;
+	if (kind == LISTENER_CONTROL)
+		fanout_sub_set_active(c->sub, false);
+	else
+		fanout_sub_set_match(c->sub, ctx->types, ctx->kinds);
+	TAILQ_INSERT_TAIL(&clients, c, entry);
+	log_debug("client %u: connected (%s socket, pid %ld, uid %ld)",
+	    c->id, kind == LISTENER_EVENTS ? "events" : "control",
+	    (long)c->cred.pid, (long)c->cred.uid);
+	return (c);
+}
+
+/* Free a client now; only from a context that will not touch it again. */
+void
+client_free(struct client *c)
+{
+	if (c == NULL)
+		return;
+	log_debug("client %u: closed", c->id);
+	TAILQ_REMOVE(&clients, c, entry);
+	if (c->job != NULL)
+		query_job_cancel(c->job);
+	if (c->cmdstate_free != NULL)
+		c->cmdstate_free(c->cmdstate);
+	fanout_sub_free(c->sub);
+	event_free(c->rev);
+	event_free(c->closeev);
+	evbuffer_free(c->in);
+	free(c->line);
+	close(c->fd);
+	server_client_gone(c->srv);
+	free(c);
+}
+
+/* Free every client (at exit). */
+void
+client_free_all(void)
+{
+	struct client	*c;
+
+	while ((c = TAILQ_FIRST(&clients)) != NULL)
+		client_free(c);
+}
+
+/* Call fn for every client. */
+void
+client_foreach(void (*fn)(struct client *, void *), void *arg)
+{
+	struct client	*c, *next;
+
+	TAILQ_FOREACH_SAFE(c, &clients, entry, next)
+		fn(c, arg);
+}
+
+/* Write what every client will take now without blocking (at exit). */
+void
+client_drain_all(void)
+{
+	struct client	*c;
+
+	TAILQ_FOREACH(c, &clients, entry)
+		fanout_sub_drain(c->sub);
+}
+
+/* Close a client: stop everything now, free it from the loop. */
+void
+client_close(struct client *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->reading) {
+		event_del(c->rev);
+		c->reading = false;
+	}
+	fanout_sub_set_active(c->sub, false);
+	event_active(c->closeev, EV_TIMEOUT, 0);
+}
+
+/* Control clients that said all they had to say go once answered. */
+static void
+client_close_if_done(struct sub *s, void *arg)
+{
+	struct client	*c = arg;
+
+	if (c->job != NULL)
+		return;
+	if (fanout_sub_queued(c->sub) == 0) {
+		client_close(c);
+		return;
+	}
+	/* Not empty yet: look again after the next write. */
+	fanout_sub_want_drain(c->sub, client_close_if_done);
+}
+
+/* Stop reading commands until the client's output drains. */
+static void
+client_pause_reading(struct client *c)
+{
+	if (c->reading) {
+		event_del(c->rev);
+		c->reading = false;
+	}
+	fanout_sub_want_drain(c->sub, client_resume);
+}
+
+/* The client's output drained, or its job ended: go on. */
+static void
+client_resume(struct sub *s, void *arg)
+{
+	struct client	*c = arg;
+
+	if (c->closing)
+		return;
+	if (c->job != NULL) {
+		query_job_pause(c->job, false);
+		return;
+	}
+	if (!c->reading && !c->eof) {
+		event_add(c->rev, NULL);
+		c->reading = true;
+	}
+	/* Commands may wait in the input buffer: run them. */
+	event_active(c->rev, EV_READ, 0);
+}
+
+/* Handle up to CLIENT_BUDGET complete lines of input. */
+static void
+client_commands(struct client *c)
+{
+	struct evbuffer_ptr	 eol;
+	size_t			 eollen;
+	int			 n, r;
+
+	for (n = 0; n < CLIENT_BUDGET; n++) {
+		if (c->closing || c->job != NULL)
+			return;
+		if (fanout_sub_over(c->sub)) {
+			client_pause_reading(c);
+			return;
+		}
+		eol = evbuffer_search_eol(c->in, NULL, &eollen,
+		    EVBUFFER_EOL_LF);
+		if (eol.pos == -1) {
+			if (evbuffer_get_length(c->in) > c->max_line)
+				goto too_large;
+			return;
+		}
+		if ((size_t)eol.pos > c->max_line)
+			goto too_large;
+		evbuffer_remove(c->in, c->line, eol.pos);
+		evbuffer_drain(c->in, eollen);
+		c->line[eol.pos] = '\0';
+		r = cmd_dispatch(c, c->line, eol.pos);
+		if (r < 0) {
+			client_close(c);
+			return;
+		}
+	}
+	/* Budget spent: come back after the other events had their turn. */
+	event_active(c->rev, EV_READ, 0);
+	return;
+
+too_large:
+	client_reply_error(c, NULL, "too_large", "command line longer than "
+	    "%zu bytes, closing", c->max_line);
+	fanout_sub_drain(c->sub);
+	client_close(c);
+}
+
+/* The socket is readable (or there are commands left to run). */
+static void
+client_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct client	*c = arg;
+	int		 n = 0;
+
+	if (c->reading && !c->eof) {
+		n = evbuffer_read(c->in, fd, CLIENT_READ);
+		if (n == 0 || (n == -1 && errno != EAGAIN &&
+		    errno != EINTR)) {
+			c->eof = true;
+			event_del(c->rev);
+			c->reading = false;
+		}
+	}
+	client_commands(c);
+	if (!c->eof || c->closing)
+		return;
+	if (evbuffer_get_length(c->in) > 0 && c->job == NULL &&
+	    evbuffer_search_eol(c->in, NULL, NULL, EVBUFFER_EOL_LF).pos != -1)
+		return;			/* more commands to run first */
+	if (c->kind == LISTENER_CONTROL)
+		client_close_if_done(c->sub, c);
+}
+
+/* Return a client's fan-out subscriber. */
+struct sub *
+client_sub(struct client *c)
+{
+	return (c->sub);
+}
+
+/* Return the daemon context. */
+struct ctx *
+client_ctx(struct client *c)
+{
+	return (c->ctx);
+}
+
+/* Return which socket the client came in on. */
+enum listener_kind
+client_kind(const struct client *c)
+{
+	return (c->kind);
+}
+
+/* Return the client's number, for logs. */
+unsigned int
+client_id(const struct client *c)
+{
+	return (c->id);
+}
+
+/* Return the peer's credentials (SO_PEERCRED). */
+void
+client_peer(const struct client *c, pid_t *pid, uid_t *uid, gid_t *gid)
+{
+	if (pid != NULL)
+		*pid = c->cred.pid;
+	if (uid != NULL)
+		*uid = c->cred.uid;
+	if (gid != NULL)
+		*gid = c->cred.gid;
+}
+
+/* Serialize v (a reference is consumed) as one line to the client. */
+int
+client_send_json(struct client *c, json_t *v)
+{
+	char	*s;
+	size_t	 n;
+	int	 error;
+
+	if (v == NULL)
+		return (-ENOMEM);
+	s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(v);
+	if (s == NULL)
+		return (-ENOMEM);
+	n = strlen(s);
+	s[n] = '\n';		/* json_dumps leaves room: replace the NUL */
+	error = fanout_sub_send(c->sub, s, n + 1);
+	free(s);
+	return (error);
+}
+
+/* Start a reply object, echoing the request's id if it had one. */
+static json_t *
+client_reply_new(const json_t *id, bool ok)
+{
+	json_t	*r;
+
+	r = json_pack("{s:s}", "type", "reply");
+	if (r == NULL)
+		return (NULL);
+	if (id != NULL)
+		json_object_set(r, "id", (json_t *)id);
+	json_object_set_new(r, "ok", json_boolean(ok));
+	return (r);
+}
+
+/* Send a success reply; result (consumed) may be NULL. */
+void
+client_reply_ok(struct client *c, const json_t *id, json_t *result)
+{
+	json_t	*r;
+
+	if ((r = client_reply_new(id, true)) != NULL && result != NULL)
+		json_object_set(r, "result", result);
+	json_decref(result);
+	client_send_json(c, r);
+}
+
+/* Send an error reply with a stable code and a message. */
+void
+client_reply_error(struct client *c, const json_t *id, const char *code,
+    const char *fmt, ...)
+{
+	char	 msg[512];
+	va_list	 ap;
+	json_t	*r;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if ((r = client_reply_new(id, false)) != NULL)
+		json_object_set_new(r, "error", json_pack("{s:s,s:s}",
+		    "code", code, "message", msg));
+	client_send_json(c, r);
+}
+
+/* Record the job streaming an answer to this client. */
+void
+client_set_job(struct client *c, struct qjob *j)
+{
+	c->job = j;
+}
+
+/* Return the client's running job, or NULL. */
+struct qjob *
+client_job(const struct client *c)
+{
+	return (c->job);
+}
+
+/* The client's job ended: read commands again. */
+void
+client_job_done(struct client *c)
+{
+	c->job = NULL;
+	if (c->closing)
+		return;
+	client_resume(c->sub, c);
+	if (c->eof && c->kind == LISTENER_CONTROL)
+		client_close_if_done(c->sub, c);
+}
+
+/* The client's output is full: pause its job until it drains. */
+void
+client_pause_job(struct client *c)
+{
+	if (c->job == NULL)
+		return;
+	query_job_pause(c->job, true);
+	fanout_sub_want_drain(c->sub, client_resume);
+}
+
+/* Return the command layer's per-client state. */
+void *
+client_cmdstate(struct client *c)
+{
+	return (c->cmdstate);
+}
+
+/* Set the command layer's per-client state and its destructor. */
+void
+client_set_cmdstate(struct client *c, void *state, void (*fn)(void *))
+{
+	if (c->cmdstate_free != NULL && c->cmdstate != state)
+		c->cmdstate_free(c->cmdstate);
+	c->cmdstate = state;
+	c->cmdstate_free = fn;
+}

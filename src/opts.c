@@ -1,0 +1,328 @@
+/*
+ * opts.c - the table of settings: defaults, parsing, help.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "netns.h"
+#include "opts.h"
+
+#define O(f)	offsetof(struct options, f)
+
+/* Specials: handled by main, listed here for the help text. */
+#define OPT_NONE	((size_t)-1)
+
+static const struct optdef optdefs[] = {
+	{ "stdout", 0, OT_FLAG, O(to_stdout), NULL, NULL,
+	    "write events to standard output", 0, 0 },
+	{ "netns", 0, OT_NETNS, O(netns), NULL, "NAME|PATH",
+	    "monitor this network namespace (a name under /run/netns or an "
+	    "absolute path)", 0, 0 },
+	{ "events", 0, OT_KINDS, O(kinds), "new,update,destroy", "LIST",
+	    "event kinds to receive from the kernel", 0, 0 },
+	{ "types", 0, OT_TYPES, O(types), "ct,expect", "LIST",
+	    "entry types to receive from the kernel", 0, 0 },
+	{ "enable-acct", 0, OT_FLAG, O(enable_acct), NULL, NULL,
+	    "set nf_conntrack_acct=1 in the namespace (counters)", 0, 0 },
+	{ "enable-timestamp", 0, OT_FLAG, O(enable_timestamp), NULL, NULL,
+	    "set nf_conntrack_timestamp=1 in the namespace (start, stop)",
+	    0, 0 },
+	{ "rcvbuf", 0, OT_BYTES, O(rcvbuf), "8M", "BYTES",
+	    "receive buffer of the event socket", 4096, 1UL << 30 },
+	{ "labelmap", 0, OT_STRING, O(labelmap), NULL, "FILE",
+	    "connlabel.conf to name labels (default: the library's)", 0, 0 },
+	{ "events-socket", 0, OT_PATH, O(events_socket),
+	    "/run/ctstreamd/events.sock", "PATH|none",
+	    "Unix socket for subscribers", 0, 0 },
+	{ "socket-mode", 0, OT_MODE, O(socket_mode), "0660", "MODE",
+	    "permissions of the socket files", 0, 0 },
+	{ "socket-owner", 0, OT_STRING, O(socket_owner), NULL, "USER",
+	    "owner of the socket files (default: unchanged)", 0, 0 },
+	{ "socket-group", 0, OT_STRING, O(socket_group), "ctstreamd", "GROUP",
+	    "group of the socket files, if that group exists", 0, 0 },
+	{ "max-clients", 0, OT_UINT, O(max_clients), "1024", "N",
+	    "most clients at once", 1, 1000000 },
+	{ "max-line", 0, OT_BYTES, O(max_line), "64K", "BYTES",
+	    "longest command line a client may send", 256, 16UL << 20 },
+	{ "sub-hiwat", 0, OT_BYTES, O(sub_hiwat), "4M", "BYTES",
+	    "queued bytes past which a subscriber loses events", 4096,
+	    1UL << 30 },
+	{ "sub-lowat", 0, OT_BYTES, O(sub_lowat), "1M", "BYTES",
+	    "queued bytes below which it gets events again", 0, 1UL << 30 },
+	{ "sub-policy", 0, OT_POLICY, O(sub_policy), "drop",
+	    "drop|disconnect", "what happens to a subscriber past its high "
+	    "watermark", 0, 0 },
+	{ "debug", 'd', OT_COUNT, O(debug), NULL, NULL,
+	    "log debugging messages", 0, 0 },
+	{ "config", 'f', OT_SPECIAL, OPT_NONE, NULL, "FILE",
+	    "configuration file (not implemented yet)", 0, 0 },
+	{ "check-config", 'n', OT_SPECIAL, OPT_NONE, NULL, NULL,
+	    "check the configuration and exit (not implemented yet)", 0, 0 },
+	{ "control-socket", 0, OT_SPECIAL, OPT_NONE, NULL, "PATH",
+	    "Unix socket for queries (not implemented yet)", 0, 0 },
+	{ "user", 0, OT_SPECIAL, OPT_NONE, NULL, "USER",
+	    "user to run as after startup (not implemented yet)", 0, 0 },
+	{ "version", 'V', OT_SPECIAL, OPT_NONE, NULL, NULL,
+	    "print the version and exit", 0, 0 },
+	{ "help", 'h', OT_SPECIAL, OPT_NONE, NULL, NULL,
+	    "print this help and exit", 0, 0 },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL, 0, 0 }
+};
+
+/* Return the table, terminated by an entry with a NULL name. */
+const struct optdef *
+opts_table(void)
+{
+	return (optdefs);
+}
+
+/* Find a setting by name. */
+const struct optdef *
+opts_find(const char *name)
+{
+	const struct optdef	*d;
+
+	for (d = optdefs; d->name != NULL; d++)
+		if (strcmp(d->name, name) == 0)
+			return (d);
+	return (NULL);
+}
+
+/* Parse a comma-separated list of names into a bit mask. */
+static int
+opts_list(const char *v, int (*parse)(const char *), unsigned int all,
+    unsigned int *out, char *err, size_t errlen)
+{
+	char		*copy, *word, *save = NULL;
+	unsigned int	 mask = 0;
+	int		 bit;
+
+	if ((copy = strdup(v)) == NULL)
+		return (-ENOMEM);
+	for (word = strtok_r(copy, ",", &save); word != NULL;
+	    word = strtok_r(NULL, ",", &save)) {
+		if (strcmp(word, "all") == 0) {
+			mask |= all;
+			continue;
+		}
+		bit = parse(word);
+		if (bit < 0 || ((1U << bit) & all) == 0) {
+			snprintf(err, errlen, "unknown value '%s'", word);
+			free(copy);
+			return (-EINVAL);
+		}
+		mask |= 1U << bit;
+	}
+	free(copy);
+	if (mask == 0) {
+		snprintf(err, errlen, "empty list");
+		return (-EINVAL);
+	}
+	*out = mask;
+	return (0);
+}
+
+/* Parse a size with an optional K, M or G suffix (powers of 1024). */
+static int
+opts_bytes(const char *v, unsigned long long *out)
+{
+	char			*end;
+	unsigned long long	 n;
+
+	if (*v < '0' || *v > '9')
+		return (-EINVAL);
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0)
+		return (-EINVAL);
+	switch (*end) {
+	case 'K': case 'k':
+		n <<= 10;
+		end++;
+		break;
+	case 'M': case 'm':
+		n <<= 20;
+		end++;
+		break;
+	case 'G': case 'g':
+		n <<= 30;
+		end++;
+		break;
+	}
+	if (*end != '\0' || n > (1ULL << 40))
+		return (-EINVAL);
+	*out = n;
+	return (0);
+}
+
+/* Replace a string setting. */
+static int
+opts_string(char **field, const char *v)
+{
+	char	*s = NULL;
+
+	if (v != NULL && (s = strdup(v)) == NULL)
+		return (-ENOMEM);
+	free(*field);
+	*field = s;
+	return (0);
+}
+
+/*
+ * Set one setting from its text form.  Returns 0, or -errno with a
+ * message (without the setting's name) in err.
+ */
+int
+opts_set(struct options *o, const struct optdef *d, const char *v,
+    char *err, size_t errlen)
+{
+	char			*p = (char *)o + d->off;
+	unsigned long long	 n;
+	char			*end;
+	int			 error;
+
+	switch (d->type) {
+	case OT_FLAG:
+		*(bool *)p = true;
+		return (0);
+	case OT_COUNT:
+		(*(int *)p)++;
+		return (0);
+	case OT_STRING:
+		return (opts_string((char **)p, v));
+	case OT_PATH:
+		if (strcmp(v, "none") == 0)
+			return (opts_string((char **)p, NULL));
+		if (v[0] != '/') {
+			snprintf(err, errlen, "'%s' is not an absolute path "
+			    "(or none)", v);
+			return (-EINVAL);
+		}
+		return (opts_string((char **)p, v));
+	case OT_NETNS:
+		if (netns_resolve(v, o->netns_path, sizeof o->netns_path)) {
+			snprintf(err, errlen, "invalid namespace '%s': give a "
+			    "name under " NETNS_RUN_DIR " or an absolute path",
+			    v);
+			return (-EINVAL);
+		}
+		return (opts_string((char **)p, v));
+	case OT_BYTES:
+	case OT_UINT:
+		if (d->type == OT_BYTES)
+			error = opts_bytes(v, &n);
+		else {
+			errno = 0;
+			n = strtoull(v, &end, 10);
+			error = (*v < '0' || *v > '9' || errno != 0 ||
+			    *end != '\0') ? -EINVAL : 0;
+		}
+		if (error != 0) {
+			snprintf(err, errlen, "'%s' is not a %s", v,
+			    d->type == OT_BYTES ? "size (such as 4096, 64K, "
+			    "8M)" : "number");
+			return (error);
+		}
+		if (n < d->min || n > d->max) {
+			snprintf(err, errlen, "%s out of range %lu-%lu", v,
+			    d->min, d->max);
+			return (-ERANGE);
+		}
+		*(size_t *)p = (size_t)n;
+		return (0);
+	case OT_TYPES:
+		return (opts_list(v, event_type_parse, EV_TYPES_ALL,
+		    (unsigned int *)p, err, errlen));
+	case OT_KINDS:
+		return (opts_list(v, event_kind_parse, EV_LIVE_KINDS,
+		    (unsigned int *)p, err, errlen));
+	case OT_MODE:
+		errno = 0;
+		n = strtoull(v, &end, 8);
+		if (*v < '0' || *v > '7' || errno != 0 || *end != '\0' ||
+		    n > 07777) {
+			snprintf(err, errlen, "'%s' is not an octal mode", v);
+			return (-EINVAL);
+		}
+		*(mode_t *)p = (mode_t)n;
+		return (0);
+	case OT_POLICY:
+		if (strcmp(v, "drop") == 0)
+			*(enum sub_policy *)p = SUB_DROP;
+		else if (strcmp(v, "disconnect") == 0)
+			*(enum sub_policy *)p = SUB_DISCONNECT;
+		else {
+			snprintf(err, errlen, "'%s' is not drop or disconnect",
+			    v);
+			return (-EINVAL);
+		}
+		return (0);
+	case OT_SPECIAL:
+		break;
+	}
+	snprintf(err, errlen, "cannot be set here");
+	return (-EINVAL);
+}
+
+/* Fill o with every default. */
+int
+opts_defaults(struct options *o, char *err, size_t errlen)
+{
+	const struct optdef	*d;
+	int			 error;
+
+	memset(o, 0, sizeof *o);
+	for (d = optdefs; d->name != NULL; d++) {
+		if (d->def == NULL)
+			continue;
+		if ((error = opts_set(o, d, d->def, err, errlen)) != 0)
+			return (error);
+	}
+	return (0);
+}
+
+/* Free the strings of o. */
+void
+opts_free(struct options *o)
+{
+	const struct optdef	*d;
+
+	for (d = optdefs; d->name != NULL; d++) {
+		if (d->type == OT_STRING || d->type == OT_PATH ||
+		    d->type == OT_NETNS) {
+			free(*(char **)((char *)o + d->off));
+			*(char **)((char *)o + d->off) = NULL;
+		}
+	}
+}
+
+/* Print the help, generated from the table. */
+void
+opts_usage(FILE *f)
+{
+	const struct optdef	*d;
+	char			 left[64];
+
+	fprintf(f, "usage: ctstreamd [options]\n"
+	    "Stream the kernel's conntrack and expectation events as JSON "
+	    "lines.\n\n");
+	for (d = optdefs; d->name != NULL; d++) {
+		if (d->short_opt != 0)
+			snprintf(left, sizeof left, "-%c, --%s%s%s",
+			    d->short_opt, d->name, d->arg ? " " : "",
+			    d->arg ? d->arg : "");
+		else
+			snprintf(left, sizeof left, "    --%s%s%s", d->name,
+			    d->arg ? " " : "", d->arg ? d->arg : "");
+		fprintf(f, "  %-34s %s", left, d->help);
+		if (d->def != NULL && d->type != OT_FLAG)
+			fprintf(f, " (default: %s)", d->def);
+		fputc('\n', f);
+	}
+	fprintf(f, "\nSee ctstreamd(8) and ctstreamd-protocol(7).\n");
+}
