@@ -43,4 +43,18 @@ extern const struct cmd_entry cmd_subscribe_entry;
 extern const struct cmd_entry cmd_unsubscribe_entry;
 extern const struct cmd_entry cmd_ping_entry;
 
+/* cmd-query.c */
+extern const struct cmd_entry cmd_get_entry;
+extern const struct cmd_entry cmd_dump_entry;
+extern const struct cmd_entry cmd_stats_entry;
+extern const struct cmd_entry cmd_version_entry;
+extern const struct cmd_entry cmd_help_entry;
+extern const struct cmd_entry cmd_diagnose_entry;
+
+/* cmd-admin.c */
+extern const struct cmd_entry cmd_delete_entry;
+extern const struct cmd_entry cmd_update_entry;
+extern const struct cmd_entry cmd_flush_entry;
+extern const struct cmd_entry cmd_create_entry;
+
 #endif

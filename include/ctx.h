@@ -7,7 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
+#include <sys/types.h>
 
+#include "diag.h"
 #include "fanout.h"
 
 struct event_base;
@@ -17,6 +19,7 @@ struct encoder;
 struct decoder;
 struct query;
 struct server;
+struct nlsrc;
 
 struct ctx {
 	struct event_base	*base;
@@ -26,6 +29,12 @@ struct ctx {
 	struct decoder		*qdec;		/* for answers to queries */
 	struct query		*query;
 	struct server		*srv;
+	struct nlsrc		*src;
+	struct sub		*stdout_sub;	/* NULL without --stdout */
+	const char		*nsname;	/* label of the namespace */
+	struct diag		 diag;		/* found at startup */
+	bool			 has_admin_gid;
+	gid_t			 admin_gid;	/* may change the table */
 	unsigned int		 types;		/* what the daemon receives */
 	unsigned int		 kinds;
 	struct sub_opts		 subopts;	/* for socket clients */

@@ -21,6 +21,8 @@ struct diag {
 int	diag_sysctl_get(const char *);
 int	diag_sysctl_set(const char *, int);
 void	diag_collect(struct diag *);
+int	diag_findings(const struct diag *, const char *,
+	    void (*)(void *, int, const char *), void *);
 int	diag_log(const struct diag *, const char *);
 
 #endif

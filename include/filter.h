@@ -38,6 +38,17 @@ struct filter_view {
 
 struct filter;
 
+/* What of a filter a kernel dump request can apply itself. */
+struct filter_hints {
+	uint8_t		family;		/* 0: both */
+	bool		has_mark;
+	uint32_t	mark, mark_mask;
+	bool		has_zone;
+	uint16_t	zone;
+	bool		has_status;
+	uint32_t	status;
+};
+
 #define FILTER_ERRLEN	256
 
 struct filter	*filter_parse(const json_t *, char *, size_t);
@@ -46,5 +57,6 @@ void		 filter_view(const struct event *, struct filter_view *);
 bool		 filter_match(const struct filter *, const struct filter_view *);
 unsigned int	 filter_types(const struct filter *);
 unsigned int	 filter_kinds(const struct filter *);
+void		 filter_hints(const struct filter *, struct filter_hints *);
 
 #endif

@@ -27,6 +27,8 @@ struct options {
 	size_t		 rcvbuf;
 	char		*labelmap;
 	char		*events_socket;		/* NULL: none */
+	char		*control_socket;	/* NULL: none */
+	char		*admin_group;
 	mode_t		 socket_mode;
 	char		*socket_owner;
 	char		*socket_group;

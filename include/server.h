@@ -63,6 +63,9 @@ void		 client_reply_error(struct client *, const json_t *,
 		     const char *, const char *, ...)
 		     __attribute__((format(printf, 4, 5)));
 int		 client_send_json(struct client *, json_t *);
+void		 client_reply_raw(struct client *, const json_t *,
+		     const char *, size_t);
+bool		 client_privileged(const struct client *);
 void		 client_set_job(struct client *, struct qjob *);
 struct qjob	*client_job(const struct client *);
 void		 client_job_done(struct client *);

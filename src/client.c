@@ -427,6 +427,59 @@ client_reply_ok(struct client *c, const json_t *id, json_t *result)
 	client_send_json(c, r);
 }
 
+/*
+ * Send a success reply whose result is already-encoded JSON (an event
+ * object, without its newline): it is spliced in, not parsed again.
+ */
+void
+client_reply_raw(struct client *c, const json_t *id, const char *result,
+    size_t len)
+{
+	struct evbuffer	*b;
+	char		*ids = NULL;
+	size_t		 n;
+
+	if (id != NULL && (ids = json_dumps(id, JSON_ENCODE_ANY)) == NULL)
+		return;
+	if ((b = evbuffer_new()) == NULL) {
+		free(ids);
+		return;
+	}
+	evbuffer_add_printf(b, "{\"type\":\"reply\"%s%s,\"ok\":true,"
+	    "\"result\":", ids ? ",\"id\":" : "", ids ? ids : "");
+	evbuffer_add(b, result, len);
+	evbuffer_add(b, "}\n", 2);
+	n = evbuffer_get_length(b);
+	fanout_sub_send(c->sub, (const char *)evbuffer_pullup(b, -1), n);
+	evbuffer_free(b);
+	free(ids);
+}
+
+/*
+ * Tell whether the peer may change the table: root, or a member (primary
+ * or supplementary) of the admin group.
+ */
+bool
+client_privileged(const struct client *c)
+{
+	gid_t		groups[256];
+	socklen_t	len = sizeof groups;
+	size_t		i;
+
+	if (c->cred.uid == 0)
+		return (true);
+	if (!c->ctx->has_admin_gid)
+		return (false);
+	if (c->cred.gid == c->ctx->admin_gid)
+		return (true);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == -1)
+		return (false);
+	for (i = 0; i < len / sizeof groups[0]; i++)
+		if (groups[i] == c->ctx->admin_gid)
+			return (true);
+	return (false);
+}
+
 /* Send an error reply with a stable code and a message. */
 void
 client_reply_error(struct client *c, const json_t *id, const char *code,

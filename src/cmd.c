@@ -11,7 +11,9 @@
  *   bad_request      not an object, missing or mistyped member, unknown
  *                    member
  *   unknown_command  no such command on this socket
- * Commands add their own (bad_filter, busy, denied, not_found, ...).
+ *   denied           the command changes the table and the peer is
+ *                    neither root nor in the admin group
+ * Commands add their own (bad_filter, busy, not_found, kernel_error, ...).
  */
 #include "config.h"
 
@@ -27,6 +29,16 @@ static const struct cmd_entry *const cmd_entries[] = {
 	&cmd_subscribe_entry,
 	&cmd_unsubscribe_entry,
 	&cmd_ping_entry,
+	&cmd_get_entry,
+	&cmd_dump_entry,
+	&cmd_stats_entry,
+	&cmd_version_entry,
+	&cmd_help_entry,
+	&cmd_diagnose_entry,
+	&cmd_delete_entry,
+	&cmd_update_entry,
+	&cmd_flush_entry,
+	&cmd_create_entry,
 	NULL
 };
 
@@ -157,6 +169,19 @@ cmd_dispatch(struct client *c, const char *line, size_t len)
 		client_reply_error(c, req.id, "unknown_command",
 		    "command '%s' is not available on the %s socket", e->name,
 		    want == CMD_EVENTS ? "events" : "control");
+		json_decref(req.root);
+		return (0);
+	}
+	if ((e->flags & CMD_PRIV) != 0 && !client_privileged(c)) {
+		pid_t	pid;
+		uid_t	uid;
+
+		client_peer(c, &pid, &uid, NULL);
+		log_warnx("client %u (uid %ld, pid %ld): %s denied: not root "
+		    "and not in the admin group", client_id(c), (long)uid,
+		    (long)pid, e->name);
+		client_reply_error(c, req.id, "denied", "%s: only root or the "
+		    "admin group may change the table", e->name);
 		json_decref(req.root);
 		return (0);
 	}

@@ -40,7 +40,6 @@
 struct daemon {
 	struct options	 opt;
 	struct ctx	 ctx;
-	struct nlsrc	*src;
 	struct sub	*out;
 	int		 stdout_flags;	/* to restore; -1 if untouched */
 	struct event	*sigs[2];
@@ -139,8 +138,10 @@ parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
-	if (!o->to_stdout && o->events_socket == NULL)
-		usage_error("no output: give --stdout or an --events-socket");
+	if (!o->to_stdout && o->events_socket == NULL &&
+	    o->control_socket == NULL)
+		usage_error("nothing to do: give --stdout, an --events-socket "
+		    "or a --control-socket");
 	if (o->sub_lowat > o->sub_hiwat)
 		usage_error("--sub-lowat must not exceed --sub-hiwat");
 }
@@ -215,7 +216,8 @@ daemon_stdout_fail(struct sub *s, int error, void *arg)
 		log_warnx("standard output: %s", strerror(-error));
 	fanout_sub_free(d->out);
 	d->out = NULL;
-	if (d->opt.events_socket != NULL)
+	d->ctx.stdout_sub = NULL;
+	if (d->opt.events_socket != NULL || d->opt.control_socket != NULL)
 		return;
 	/* Nothing else to serve: end like any filter whose reader left. */
 	d->exit_status = error == -EPIPE ? 0 : 1;
@@ -240,7 +242,6 @@ static void
 daemon_open_netns(struct daemon *d)
 {
 	struct options	*o = &d->opt;
-	struct diag	 dg;
 	const char	*label = o->netns != NULL ? o->netns : "host";
 	char		 types[64], kinds[64];
 	int		 nsfd = -1, self = -1, error;
@@ -268,12 +269,13 @@ daemon_open_netns(struct daemon *d)
 		errno = -error;
 		log_warn("%s: cannot set " DIAG_TIMESTAMP ", ignoring", label);
 	}
-	diag_collect(&dg);
+	diag_collect(&d->ctx.diag);
 	if (self != -1 && netns_leave(self) != 0)
 		fatal("cannot return to the initial network namespace");
-	diag_log(&dg, label);
+	d->ctx.nsname = label;
+	diag_log(&d->ctx.diag, label);
 
-	error = nlsrc_open(&d->src, d->ctx.base, nsfd, label,
+	error = nlsrc_open(&d->ctx.src, d->ctx.base, nsfd, label,
 	    nl_groups(o->types, o->kinds), (int)o->rcvbuf, &daemon_nl_ops, d);
 	if (error == 0)
 		error = query_open(&d->ctx.query, d->ctx.base, nsfd, label,
@@ -290,7 +292,7 @@ daemon_open_netns(struct daemon *d)
 	log_info("monitoring %s: types %s, events %s, receive buffer %d bytes",
 	    label, format_list(types, sizeof types, o->types, event_type_name),
 	    format_list(kinds, sizeof kinds, o->kinds, event_kind_name),
-	    nlsrc_stats(d->src)->rcvbuf);
+	    nlsrc_stats(d->ctx.src)->rcvbuf);
 }
 
 /* Make standard output a non-blocking subscriber. */
@@ -306,6 +308,7 @@ daemon_open_stdout(struct daemon *d)
 	    daemon_stdout_fail, d);
 	if (d->out == NULL)
 		fatalx("out of memory");
+	d->ctx.stdout_sub = d->out;
 	fanout_sub_set_match(d->out, d->opt.types, d->opt.kinds);
 	if ((fl = fcntl(STDOUT_FILENO, F_GETFL)) != -1 &&
 	    (fl & O_NONBLOCK) == 0 &&
@@ -313,7 +316,7 @@ daemon_open_stdout(struct daemon *d)
 		d->stdout_flags = fl;
 }
 
-/* Listen on the events socket. */
+/* Listen on the events and control sockets. */
 static void
 daemon_open_sockets(struct daemon *d)
 {
@@ -327,9 +330,12 @@ daemon_open_sockets(struct daemon *d)
 	    o->max_line);
 	if (d->ctx.srv == NULL)
 		fatalx("out of memory");
-	if (o->events_socket == NULL)
-		return;
-	lo.path = o->events_socket;
+	if (o->admin_group != NULL) {
+		if ((gr = getgrnam(o->admin_group)) == NULL)
+			fatalx("--admin-group: no group '%s'", o->admin_group);
+		d->ctx.has_admin_gid = true;
+		d->ctx.admin_gid = gr->gr_gid;
+	}
 	lo.mode = o->socket_mode;
 	lo.uid = (uid_t)-1;
 	lo.gid = (gid_t)-1;
@@ -345,10 +351,18 @@ daemon_open_sockets(struct daemon *d)
 			fatalx("--socket-group: no group '%s'",
 			    o->socket_group);
 	}
-	if (server_listen(d->ctx.srv, LISTENER_EVENTS, &lo, err,
-	    sizeof err) != 0)
-		fatalx("events socket: %s", err);
-	log_info("listening for subscribers on %s", o->events_socket);
+	if ((lo.path = o->events_socket) != NULL) {
+		if (server_listen(d->ctx.srv, LISTENER_EVENTS, &lo, err,
+		    sizeof err) != 0)
+			fatalx("events socket: %s", err);
+		log_info("listening for subscribers on %s", lo.path);
+	}
+	if ((lo.path = o->control_socket) != NULL) {
+		if (server_listen(d->ctx.srv, LISTENER_CONTROL, &lo, err,
+		    sizeof err) != 0)
+			fatalx("control socket: %s", err);
+		log_info("listening for requests on %s", lo.path);
+	}
 }
 
 /* Give subscribers what they can take, for a short while, before exit. */
@@ -406,7 +420,7 @@ main(int argc, char **argv)
 	daemon_drain(&d);
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		event_free(d.sigs[i]);
-	nlsrc_free(d.src);
+	nlsrc_free(ctx->src);
 	client_free_all();
 	server_free(ctx->srv);
 	query_free(ctx->query);

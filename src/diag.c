@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,43 +90,77 @@ diag_collect(struct diag *d)
 	d->net_admin = diag_net_admin();
 }
 
+/* Report one finding: severity 1 is a warning, 0 a notice. */
+static void
+diag_add(void (*fn)(void *, int, const char *), void *arg, int severity,
+    const char *fmt, ...)
+{
+	char	msg[256];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fn(arg, severity, msg);
+}
+
 /*
- * Log, once, everything that makes the stream of namespace ns (a label
- * for messages) incomplete.  Returns how many problems were found.
+ * Hand every finding about the stream of namespace ns (a label for the
+ * messages) to fn.  Returns how many there were.
  */
 int
-diag_log(const struct diag *d, const char *ns)
+diag_findings(const struct diag *d, const char *ns,
+    void (*fn)(void *, int, const char *), void *arg)
 {
 	int	n = 0;
 
 	if (!d->net_admin) {
-		log_warnx("%s: no CAP_NET_ADMIN: the kernel will refuse the "
-		    "conntrack event subscription (run as root)", ns);
+		diag_add(fn, arg, 1, "%s: no CAP_NET_ADMIN: the kernel will "
+		    "refuse the conntrack event subscription (run as root)",
+		    ns);
 		n++;
 	}
 	if (d->events == 0) {
-		log_warnx("%s: net.netfilter." DIAG_EVENTS " is 0: the kernel "
-		    "sends no conntrack events at all", ns);
+		diag_add(fn, arg, 1, "%s: net.netfilter." DIAG_EVENTS " is "
+		    "0: the kernel sends no conntrack events at all", ns);
 		n++;
 	} else if (d->events == 2) {
-		log_notice("%s: net.netfilter." DIAG_EVENTS " is 2: "
-		    "connections created while no listener existed (before "
-		    "ctstreamd started) produce no events, not even DESTROY",
-		    ns);
+		diag_add(fn, arg, 0, "%s: net.netfilter." DIAG_EVENTS " is "
+		    "2: connections created while no listener existed "
+		    "(before ctstreamd started) produce no events, not even "
+		    "DESTROY", ns);
 		n++;
 	} else if (d->events < 0) {
-		log_warnx("%s: cannot read net.netfilter." DIAG_EVENTS, ns);
+		diag_add(fn, arg, 1, "%s: cannot read net.netfilter."
+		    DIAG_EVENTS, ns);
 		n++;
 	}
 	if (d->acct == 0) {
-		log_notice("%s: net.netfilter." DIAG_ACCT " is 0: no packet "
-		    "and byte counters (use --enable-acct)", ns);
+		diag_add(fn, arg, 0, "%s: net.netfilter." DIAG_ACCT " is 0: "
+		    "no packet and byte counters (use --enable-acct)", ns);
 		n++;
 	}
 	if (d->timestamp == 0) {
-		log_notice("%s: net.netfilter." DIAG_TIMESTAMP " is 0: no "
-		    "start and stop times (use --enable-timestamp)", ns);
+		diag_add(fn, arg, 0, "%s: net.netfilter." DIAG_TIMESTAMP " is "
+		    "0: no start and stop times (use --enable-timestamp)", ns);
 		n++;
 	}
 	return (n);
+}
+
+/* Log one finding at its level. */
+static void
+diag_log_one(void *arg, int severity, const char *msg)
+{
+	if (severity)
+		log_warnx("%s", msg);
+	else
+		log_notice("%s", msg);
+}
+
+/* Log, once, everything that makes the stream of namespace ns incomplete. */
+int
+diag_log(const struct diag *d, const char *ns)
+{
+	return (diag_findings(d, ns, diag_log_one, NULL));
 }

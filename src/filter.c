@@ -722,6 +722,37 @@ filter_kinds(const struct filter *f)
 	return (f == NULL || f->kinds == 0 ? EV_LIVE_KINDS : f->kinds);
 }
 
+/*
+ * Find what of a filter the kernel can apply to a dump: a single family,
+ * a single mark with its mask, a single zone, a single status flag.  Only
+ * top-level clauses count, and the userspace match still runs, so a hint
+ * is never stricter than the filter.
+ */
+void
+filter_hints(const struct filter *f, struct filter_hints *h)
+{
+	memset(h, 0, sizeof *h);
+	if (f == NULL)
+		return;
+	if (f->families == 1)
+		h->family = AF_INET;
+	else if (f->families == 2)
+		h->family = AF_INET6;
+	if (f->nmarks == 1) {
+		h->has_mark = true;
+		h->mark = f->marks[0].value;
+		h->mark_mask = f->marks[0].mask;
+	}
+	if (f->nzones == 1 && f->zones[0] != 0) {
+		h->has_zone = true;
+		h->zone = f->zones[0];
+	}
+	if (f->has_status && (f->status & (f->status - 1)) == 0) {
+		h->has_status = true;
+		h->status = f->status;
+	}
+}
+
 /* Copy one address attribute into a view tuple. */
 static bool
 view_addr(const struct nf_conntrack *ct, uint8_t family, int a4, int a6,

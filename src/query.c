@@ -274,8 +274,9 @@ query_dump(struct query *q, const struct qdump *d, const struct qjob_ops *ops,
 }
 
 /*
- * Send one prepared request (GET, DELETE, NEW, ...).  NLM_F_ACK is added
- * so that every request ends with the kernel's verdict.
+ * Send one prepared request (GET, DELETE, NEW, a statistics dump...).
+ * NLM_F_ACK is added to requests that are not dumps, so that every
+ * request ends with the kernel's verdict.
  */
 struct qjob *
 query_request(struct query *q, const struct nlmsghdr *req,
@@ -287,7 +288,9 @@ query_request(struct query *q, const struct nlmsghdr *req,
 	if (req->nlmsg_len > sizeof buf)
 		return (NULL);
 	memcpy(buf, req, req->nlmsg_len);
-	nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_flags |= NLM_F_REQUEST;
+	if ((nlh->nlmsg_flags & NLM_F_DUMP) != NLM_F_DUMP)
+		nlh->nlmsg_flags |= NLM_F_ACK;
 	return (query_submit(q, buf, nlh->nlmsg_len, false, ops, arg));
 }
 

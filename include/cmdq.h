@@ -1,0 +1,65 @@
+/*
+ * cmdq.h - state of a command that waits for the kernel, shared by the
+ * query and admin commands.
+ */
+#ifndef CTSTREAMD_CMDQ_H
+#define CTSTREAMD_CMDQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+
+#include "buf.h"
+#include "event.h"
+#include "query.h"
+#include "req.h"
+
+struct client;
+struct cmd_req;
+struct filter;
+struct nlmsghdr;
+struct qjob;
+
+struct cmdq {
+	struct client		*c;
+	json_t			*id;		/* the request's id, or NULL */
+	const char		*what;		/* command name, for errors */
+	struct filter		*filter;
+	struct buf		 line;
+	unsigned long		 count;
+	int			 stage;
+	/* finding a conntrack by id */
+	uint32_t		 find_id;
+	bool			 found;
+	uint8_t			 found_family;
+	struct req_tuple	 found_tuple;
+	void			(*on_found)(struct cmdq *, struct event *);
+	void			(*then)(struct cmdq *);
+	/* stats */
+	uint64_t		 kstats_global[CTA_STATS_GLOBAL_MAX + 1];
+	uint64_t		 kstats_cpu[CTA_STATS_MAX + 1];
+	/* changes: requests to send one after the other */
+	enum qtable		 table;
+	struct buf		 reqs;		/* netlink requests in a row */
+	size_t			 reqoff, nreqs;
+	unsigned long		 done_ok, done_gone, done_err;
+	struct req_ct		 rc;
+	struct req_exp		 re;
+};
+
+struct cmdq	*cmdq_new(struct client *, const struct cmd_req *);
+void		 cmdq_free(void *);
+int		 cmdq_start(struct cmdq *, struct qjob *);
+void		 cmdq_end(struct cmdq *);
+void		 cmdq_kernel_error(struct cmdq *, int, const char *);
+int		 cmdq_decode(struct cmdq *, const struct nlmsghdr *, int,
+		     struct event *);
+int		 cmdq_find_id(struct cmdq *);
+int		 cmdq_filter(struct client *, struct cmd_req *,
+		     struct filter **);
+void		 cmdq_dump_request(const struct filter *, enum qtable,
+		     struct qdump *);
+
+#endif

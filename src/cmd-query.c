@@ -1,0 +1,667 @@
+/*
+ * cmd-query.c - the read-only commands of the control socket: get, dump,
+ * stats, version, help, diagnose.
+ *
+ *   {"cmd":"get","tuple":{...},"dir":"orig"}  -> the entry, "event":"get"
+ *   {"cmd":"get","ct_id":123}                 -> found by scanning a dump
+ *   {"cmd":"get","type":"expect","tuple":{...}}
+ *   {"cmd":"dump","table":"ct","filter":{...}} -> "event":"dump" lines,
+ *                                                then {"count":N}
+ *   {"cmd":"stats"}, {"cmd":"version"}, {"cmd":"help"}, {"cmd":"diagnose"}
+ *
+ * Answers that come from the kernel are read through query.c on the
+ * request sockets opened at startup; dumps are read no faster than the
+ * client takes them.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+
+#include "buf.h"
+#include "cmd.h"
+#include "cmdq.h"
+#include "ctx.h"
+#include "decode.h"
+#include "encode.h"
+#include "fanout.h"
+#include "filter.h"
+#include "log.h"
+#include "nl.h"
+#include "query.h"
+#include "req.h"
+#include "server.h"
+#include "stream.h"
+
+/* Make the state of a command that waits for the kernel. */
+struct cmdq *
+cmdq_new(struct client *c, const struct cmd_req *req)
+{
+	struct cmdq	*q;
+
+	if ((q = calloc(1, sizeof *q)) == NULL)
+		return (NULL);
+	q->c = c;
+	if (req->id != NULL)
+		q->id = json_incref((json_t *)req->id);
+	client_set_cmdstate(c, q, cmdq_free);
+	return (q);
+}
+
+/* Free a command's state (client_set_cmdstate destructor). */
+void
+cmdq_free(void *arg)
+{
+	struct cmdq	*q = arg;
+
+	if (q == NULL)
+		return;
+	json_decref(q->id);
+	filter_free(q->filter);
+	buf_free(&q->line);
+	buf_free(&q->reqs);
+	free(q);
+}
+
+/* Start a job for q's client; on failure answer and forget q. */
+int
+cmdq_start(struct cmdq *q, struct qjob *j)
+{
+	if (j == NULL) {
+		client_reply_error(q->c, q->id, "internal",
+		    "cannot start the request");
+		cmdq_end(q);
+		return (-1);
+	}
+	client_set_job(q->c, j);
+	return (0);
+}
+
+/* The command is over: drop its state and read further commands. */
+void
+cmdq_end(struct cmdq *q)
+{
+	struct client	*c = q->c;
+
+	client_set_job(c, NULL);
+	client_set_cmdstate(c, NULL, NULL);
+	client_job_done(c);
+}
+
+/* Answer with a kernel error, mapping the common ones to stable codes. */
+void
+cmdq_kernel_error(struct cmdq *q, int error, const char *what)
+{
+	if (error == -ENOENT)
+		client_reply_error(q->c, q->id, "not_found", "%s: no such "
+		    "entry", what);
+	else if (error == -EEXIST)
+		client_reply_error(q->c, q->id, "exists", "%s: the entry "
+		    "exists already", what);
+	else if (error == -EPERM)
+		client_reply_error(q->c, q->id, "kernel_error", "%s: the "
+		    "kernel refused (EPERM)", what);
+	else
+		client_reply_error(q->c, q->id, "kernel_error", "%s: %s", what,
+		    strerror(-error));
+}
+
+/* Decode an answer's entry as an event of kind, stamped now. */
+int
+cmdq_decode(struct cmdq *q, const struct nlmsghdr *nlh, int kind,
+    struct event *ev)
+{
+	struct ctx	*ctx = client_ctx(q->c);
+
+	if (decode_msg(ctx->qdec, nlh, ev) != 0)
+		return (-1);
+	ev->kind = kind;
+	clock_gettime(CLOCK_REALTIME, &ev->time);
+	return (0);
+}
+
+/* Parse "type" or "table": "ct" (default) or "expect". */
+static int
+cmdq_table(struct client *c, struct cmd_req *req, const char *member,
+    enum qtable *t)
+{
+	json_t	*v = json_object_get(req->root, member);
+
+	*t = QT_CT;
+	if (v == NULL)
+		return (0);
+	if (json_is_string(v) && strcmp(json_string_value(v), "ct") == 0)
+		return (0);
+	if (json_is_string(v) && strcmp(json_string_value(v), "expect") == 0) {
+		*t = QT_EXP;
+		return (0);
+	}
+	client_reply_error(c, req->id, "bad_request", "%s: must be \"ct\" or "
+	    "\"expect\"", member);
+	return (-1);
+}
+
+/* get by tuple: the entry arrived. */
+static void
+get_msg(void *arg, const struct nlmsghdr *nlh)
+{
+	struct cmdq	*q = arg;
+	struct event	 ev;
+
+	if (q->found || cmdq_decode(q, nlh, EV_GET, &ev) != 0)
+		return;
+	if (stream_encode(client_ctx(q->c)->stream, &ev, &q->line) == 0)
+		q->found = true;
+}
+
+/* get by tuple: the kernel's verdict. */
+static void
+get_done(void *arg, int error)
+{
+	struct cmdq	*q = arg;
+
+	client_set_job(q->c, NULL);
+	if (error != 0)
+		cmdq_kernel_error(q, error, "get");
+	else if (!q->found)
+		client_reply_error(q->c, q->id, "not_found", "get: no such "
+		    "entry");
+	else
+		client_reply_raw(q->c, q->id, q->line.data, q->line.len - 1);
+	cmdq_end(q);
+}
+
+static const struct qjob_ops get_ops = { get_msg, get_done };
+
+/* Scan for a conntrack id: a dump entry arrived. */
+static void
+find_msg(void *arg, const struct nlmsghdr *nlh)
+{
+	struct cmdq	*q = arg;
+	struct event	 ev;
+
+	if (q->found || cmdq_decode(q, nlh, EV_GET, &ev) != 0)
+		return;
+	if (nfct_attr_is_set(ev.ct, ATTR_ID) <= 0 ||
+	    nfct_get_attr_u32(ev.ct, ATTR_ID) != q->find_id)
+		return;
+	q->found = true;
+	q->found_family = ev.family;
+	if (req_tuple_from_ct(ev.ct, ev.family, &q->found_tuple) != 0)
+		q->found = false;
+	else if (q->on_found != NULL)
+		q->on_found(q, &ev);
+}
+
+/* Scan for a conntrack id: the dump ended. */
+static void
+find_done(void *arg, int error)
+{
+	struct cmdq	*q = arg;
+
+	client_set_job(q->c, NULL);
+	if (error != 0) {
+		cmdq_kernel_error(q, error, q->what);
+		cmdq_end(q);
+		return;
+	}
+	if (!q->found) {
+		client_reply_error(q->c, q->id, "not_found", "%s: no "
+		    "conntrack with id %u", q->what, q->find_id);
+		cmdq_end(q);
+		return;
+	}
+	q->then(q);
+}
+
+static const struct qjob_ops find_ops = { find_msg, find_done };
+
+/*
+ * Look for the conntrack with id q->find_id by dumping the table (the
+ * kernel cannot look an entry up by id alone); q->then runs when it is
+ * found, q->on_found for the entry itself.
+ */
+int
+cmdq_find_id(struct cmdq *q)
+{
+	struct qdump	d;
+
+	memset(&d, 0, sizeof d);
+	d.table = QT_CT;
+	return (cmdq_start(q, query_dump(client_ctx(q->c)->query, &d,
+	    &find_ops, q)));
+}
+
+/* get by id: encode the entry found. */
+static void
+get_found(struct cmdq *q, struct event *ev)
+{
+	if (stream_encode(client_ctx(q->c)->stream, ev, &q->line) != 0)
+		q->found = false;
+}
+
+/* get by id: answer. */
+static void
+get_then(struct cmdq *q)
+{
+	client_reply_raw(q->c, q->id, q->line.data, q->line.len - 1);
+	cmdq_end(q);
+}
+
+/* {"cmd":"get",...} */
+static int
+cmd_get(struct client *c, struct cmd_req *req)
+{
+	struct ctx	*ctx = client_ctx(c);
+	char		 buf[REQ_BUFLEN], err[REQ_ERRLEN];
+	struct req_ct	 rc;
+	struct req_exp	 re;
+	struct cmdq	*q;
+	enum qtable	 t;
+	json_t		*id;
+	size_t		 len;
+
+	if (cmdq_table(c, req, "type", &t) == -1)
+		return (0);
+	id = json_object_get(req->root, "ct_id");
+	if (t == QT_CT && id != NULL &&
+	    json_object_get(req->root, "tuple") == NULL) {
+		if (!json_is_integer(id) || json_integer_value(id) < 0 ||
+		    json_integer_value(id) > UINT32_MAX) {
+			client_reply_error(c, req->id, "bad_request", "ct_id: "
+			    "must be an integer from 0 to 4294967295");
+			return (0);
+		}
+		if ((q = cmdq_new(c, req)) == NULL)
+			return (-1);
+		q->what = "get";
+		q->find_id = (uint32_t)json_integer_value(id);
+		q->on_found = get_found;
+		q->then = get_then;
+		cmdq_find_id(q);
+		return (0);
+	}
+	if (t == QT_CT) {
+		if (req_parse_ct(req->root, &rc, false, err, sizeof err)) {
+			client_reply_error(c, req->id, "bad_request", "%s",
+			    err);
+			return (0);
+		}
+		len = req_ct_get(buf, &rc);
+	} else {
+		if (req_parse_exp(req->root, &re, false, err, sizeof err)) {
+			client_reply_error(c, req->id, "bad_request", "%s",
+			    err);
+			return (0);
+		}
+		len = req_exp_get(buf, &re);
+	}
+	(void)len;
+	if ((q = cmdq_new(c, req)) == NULL)
+		return (-1);
+	cmdq_start(q, query_request(ctx->query, (struct nlmsghdr *)buf,
+	    &get_ops, q));
+	return (0);
+}
+
+/* dump: one entry; send it if it passes the filter. */
+static void
+dump_msg(void *arg, const struct nlmsghdr *nlh)
+{
+	struct cmdq		*q = arg;
+	struct sub		*s = client_sub(q->c);
+	struct filter_view	 view;
+	struct event		 ev;
+
+	if (cmdq_decode(q, nlh, EV_DUMP, &ev) != 0)
+		return;
+	filter_view(&ev, &view);
+	if (!filter_match(q->filter, &view))
+		return;
+	if (stream_encode(client_ctx(q->c)->stream, &ev, &q->line) != 0)
+		return;
+	q->count++;
+	fanout_sub_send(s, q->line.data, q->line.len);
+	if (fanout_sub_out_over(s))
+		client_pause_job(q->c);
+}
+
+/* dump: the end, with the count. */
+static void
+dump_done(void *arg, int error)
+{
+	struct cmdq	*q = arg;
+
+	client_set_job(q->c, NULL);
+	if (error != 0)
+		cmdq_kernel_error(q, error, "dump");
+	else
+		client_reply_ok(q->c, q->id, json_pack("{s:I}", "count",
+		    (json_int_t)q->count));
+	cmdq_end(q);
+}
+
+static const struct qjob_ops dump_ops = { dump_msg, dump_done };
+
+/* Turn a filter's kernel hints into a dump request. */
+void
+cmdq_dump_request(const struct filter *f, enum qtable t, struct qdump *d)
+{
+	struct filter_hints	h;
+
+	filter_hints(f, &h);
+	memset(d, 0, sizeof *d);
+	d->table = t;
+	d->family = h.family;
+	if (t != QT_CT)
+		return;
+	d->has_mark = h.has_mark;
+	d->mark = h.mark;
+	d->mark_mask = h.mark_mask;
+	d->has_zone = h.has_zone;
+	d->zone = h.zone;
+	d->has_status = h.has_status;
+	d->status = h.status;
+	d->status_mask = h.status;
+}
+
+/* Parse an optional "filter" member into *f (NULL when absent). */
+int
+cmdq_filter(struct client *c, struct cmd_req *req, struct filter **f)
+{
+	char	 err[FILTER_ERRLEN];
+	json_t	*v = json_object_get(req->root, "filter");
+
+	*f = NULL;
+	if (v == NULL || json_is_null(v))
+		return (0);
+	if ((*f = filter_parse(v, err, sizeof err)) == NULL) {
+		client_reply_error(c, req->id, "bad_filter", "%s", err);
+		return (-1);
+	}
+	return (0);
+}
+
+/* {"cmd":"dump","table":"ct","filter":{...}} */
+static int
+cmd_dump(struct client *c, struct cmd_req *req)
+{
+	struct filter	*f;
+	struct qdump	 d;
+	struct cmdq	*q;
+	enum qtable	 t;
+
+	if (cmdq_table(c, req, "table", &t) == -1 ||
+	    cmdq_filter(c, req, &f) == -1)
+		return (0);
+	if ((q = cmdq_new(c, req)) == NULL) {
+		filter_free(f);
+		return (-1);
+	}
+	q->filter = f;
+	cmdq_dump_request(f, t, &d);
+	cmdq_start(q, query_dump(client_ctx(c)->query, &d, &dump_ops, q));
+	return (0);
+}
+
+/* Names of the per-CPU statistics, by CTA_STATS_ attribute. */
+static const char *const stats_cpu_names[CTA_STATS_MAX + 1] = {
+	[CTA_STATS_FOUND] = "found",
+	[CTA_STATS_INVALID] = "invalid",
+	[CTA_STATS_INSERT] = "insert",
+	[CTA_STATS_INSERT_FAILED] = "insert_failed",
+	[CTA_STATS_DROP] = "drop",
+	[CTA_STATS_EARLY_DROP] = "early_drop",
+	[CTA_STATS_ERROR] = "error",
+	[CTA_STATS_SEARCH_RESTART] = "search_restart",
+	[CTA_STATS_CLASH_RESOLVE] = "clash_resolve",
+	[CTA_STATS_CHAIN_TOOLONG] = "chain_toolong",
+};
+
+/* stats: one message of the kernel's answer; sum its u32 counters. */
+static void
+stats_msg(void *arg, const struct nlmsghdr *nlh)
+{
+	struct cmdq		*q = arg;
+	const struct nlattr	*a;
+	uint16_t		 type;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_payload_len(a) != 4)
+			continue;
+		type = mnl_attr_get_type(a);
+		if (q->stage == 0 && type <= CTA_STATS_GLOBAL_MAX)
+			q->kstats_global[type] = ntohl(mnl_attr_get_u32(a));
+		else if (q->stage == 1 && type <= CTA_STATS_MAX)
+			q->kstats_cpu[type] += ntohl(mnl_attr_get_u32(a));
+	}
+	if (q->stage == 1)
+		q->count++;		/* CPUs */
+}
+
+static void	stats_done(void *, int);
+static const struct qjob_ops stats_ops = { stats_msg, stats_done };
+
+/* Add one subscriber's counters to the list of subscribers. */
+static void
+stats_client(struct client *c, void *arg)
+{
+	json_t			*subs = arg;
+	const struct sub_stats	*st = fanout_sub_stats(client_sub(c));
+	pid_t			 pid;
+	uid_t			 uid;
+
+	client_peer(c, &pid, &uid, NULL);
+	json_array_append_new(subs, json_pack("{s:I,s:s,s:I,s:I,s:b,s:I,"
+	    "s:I,s:I,s:I,s:I}",
+	    "client", (json_int_t)client_id(c),
+	    "socket", client_kind(c) == LISTENER_EVENTS ? "events" : "control",
+	    "pid", (json_int_t)pid, "uid", (json_int_t)uid,
+	    "active", fanout_sub_active(client_sub(c)),
+	    "queued_bytes", (json_int_t)fanout_sub_queued(client_sub(c)),
+	    "lines", (json_int_t)st->lines, "bytes", (json_int_t)st->bytes,
+	    "dropped", (json_int_t)st->dropped,
+	    "lost_reports", (json_int_t)st->lost_reports));
+}
+
+/* Build the daemon's own counters. */
+static json_t *
+stats_daemon(struct ctx *ctx)
+{
+	const struct stream_stats	*ss = stream_stats(ctx->stream);
+	const struct nlsrc_stats	*ns = nlsrc_stats(ctx->src);
+	const struct server_stats	*sv = server_stats(ctx->srv);
+	const struct query_stats	*qs = query_stats(ctx->query);
+	json_t				*d, *ev, *subs;
+	uint64_t			 kdrops = 0;
+	int				 t, k;
+
+	ev = json_object();
+	for (t = 0; t < EV_TYPE_MAX; t++) {
+		json_t	*o = json_object();
+
+		for (k = 0; k < EV_KIND_MAX; k++)
+			if ((EV_LIVE_KINDS & EV_KIND_BIT(k)) != 0)
+				json_object_set_new(o, event_kind_name(k),
+				    json_integer((json_int_t)ss->events[t][k]));
+		json_object_set_new(ev, event_type_name(t), o);
+	}
+	subs = json_array();
+	if (ctx->stdout_sub != NULL) {
+		const struct sub_stats	*st = fanout_sub_stats(ctx->stdout_sub);
+
+		json_array_append_new(subs, json_pack("{s:s,s:I,s:I,s:I,s:I,"
+		    "s:I}", "socket", "stdout",
+		    "queued_bytes", (json_int_t)fanout_sub_queued(
+		    ctx->stdout_sub), "lines", (json_int_t)st->lines,
+		    "bytes", (json_int_t)st->bytes,
+		    "dropped", (json_int_t)st->dropped,
+		    "lost_reports", (json_int_t)st->lost_reports));
+	}
+	client_foreach(stats_client, subs);
+	nlsrc_kernel_drops(ctx->src, &kdrops);
+	d = json_pack("{s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+	    "s:I,s:I,s:I,s:I,s:o}",
+	    "uptime", (json_int_t)(time(NULL) - ctx->started),
+	    "events", ev,
+	    "lines", (json_int_t)ss->lines,
+	    "undecodable", (json_int_t)ss->bad,
+	    "netlink_messages", (json_int_t)ns->msgs,
+	    "netlink_bytes", (json_int_t)ns->bytes,
+	    "overruns", (json_int_t)ns->enobufs,
+	    "kernel_drops", (json_int_t)ns->drops,
+	    "socket_drops", (json_int_t)kdrops,
+	    "rcvbuf", (json_int_t)ns->rcvbuf,
+	    "clients", (json_int_t)sv->clients,
+	    "clients_accepted", (json_int_t)sv->accepted,
+	    "clients_refused", (json_int_t)sv->refused,
+	    "dumps", (json_int_t)qs->dumps,
+	    "requests", (json_int_t)qs->jobs,
+	    "subscribers", (json_int_t)fanout_count(ctx->fo),
+	    "subscriber_list", subs);
+	return (d);
+}
+
+/* stats: one kernel answer ended; ask the next or answer. */
+static void
+stats_done(void *arg, int error)
+{
+	struct cmdq	*q = arg;
+	struct ctx	*ctx = client_ctx(q->c);
+	char		 buf[REQ_BUFLEN];
+	json_t		*k, *cpu;
+	int		 i;
+
+	client_set_job(q->c, NULL);
+	if (error == 0 && q->stage == 0) {
+		q->stage = 1;
+		req_stats(buf, true);
+		cmdq_start(q, query_request(ctx->query,
+		    (struct nlmsghdr *)buf, &stats_ops, q));
+		return;
+	}
+	cpu = json_object();
+	for (i = 0; i <= CTA_STATS_MAX; i++)
+		if (stats_cpu_names[i] != NULL)
+			json_object_set_new(cpu, stats_cpu_names[i],
+			    json_integer(q->kstats_cpu[i]));
+	k = json_pack("{s:I,s:I,s:I,s:o}",
+	    "entries", (json_int_t)q->kstats_global[CTA_STATS_GLOBAL_ENTRIES],
+	    "max_entries",
+	    (json_int_t)q->kstats_global[CTA_STATS_GLOBAL_MAX_ENTRIES],
+	    "cpus", (json_int_t)q->count, "cpu_sum", cpu);
+	if (error != 0)
+		json_object_set_new(k, "error", json_string(strerror(-error)));
+	client_reply_ok(q->c, q->id, json_pack("{s:o,s:o}", "daemon",
+	    stats_daemon(ctx), "kernel", k));
+	cmdq_end(q);
+}
+
+/* {"cmd":"stats"} */
+static int
+cmd_stats(struct client *c, struct cmd_req *req)
+{
+	char		 buf[REQ_BUFLEN];
+	struct cmdq	*q;
+
+	if ((q = cmdq_new(c, req)) == NULL)
+		return (-1);
+	req_stats(buf, false);
+	cmdq_start(q, query_request(client_ctx(c)->query,
+	    (struct nlmsghdr *)buf, &stats_ops, q));
+	return (0);
+}
+
+/* {"cmd":"version"} */
+static int
+cmd_version(struct client *c, struct cmd_req *req)
+{
+	client_reply_ok(c, req->id, json_pack("{s:s,s:i}", "version",
+	    PACKAGE_VERSION, "schema", 1));
+	return (0);
+}
+
+/* {"cmd":"help"}: the commands of this socket. */
+static int
+cmd_help(struct client *c, struct cmd_req *req)
+{
+	const struct cmd_entry *const	*e;
+	json_t				*list = json_array();
+	int				 want;
+
+	want = client_kind(c) == LISTENER_EVENTS ? CMD_EVENTS : CMD_CONTROL;
+	for (e = cmd_table(); *e != NULL; e++) {
+		if (((*e)->flags & want) == 0)
+			continue;
+		json_array_append_new(list, json_pack("{s:s,s:s,s:b}",
+		    "cmd", (*e)->name, "summary", (*e)->summary,
+		    "privileged", ((*e)->flags & CMD_PRIV) != 0));
+	}
+	client_reply_ok(c, req->id, json_pack("{s:o}", "commands", list));
+	return (0);
+}
+
+/* Collect one finding of the self-diagnosis. */
+static void
+diagnose_finding(void *arg, int severity, const char *msg)
+{
+	json_array_append_new(arg, json_pack("{s:s,s:s}", "severity",
+	    severity ? "warning" : "notice", "message", msg));
+}
+
+/* {"cmd":"diagnose"}: the startup self-diagnosis as data. */
+static int
+cmd_diagnose(struct client *c, struct cmd_req *req)
+{
+	struct ctx	*ctx = client_ctx(c);
+	json_t		*findings = json_array();
+
+	diag_findings(&ctx->diag, ctx->nsname, diagnose_finding, findings);
+	client_reply_ok(c, req->id, json_pack("{s:s,s:i,s:i,s:i,s:b,s:o}",
+	    "netns", ctx->nsname,
+	    "nf_conntrack_events", ctx->diag.events,
+	    "nf_conntrack_acct", ctx->diag.acct,
+	    "nf_conntrack_timestamp", ctx->diag.timestamp,
+	    "cap_net_admin", ctx->diag.net_admin,
+	    "findings", findings));
+	return (0);
+}
+
+static const char *const get_members[] = { "type", "tuple", "dir", "zone",
+    "ct_id", "exp_id", NULL };
+static const char *const dump_members[] = { "table", "filter", NULL };
+
+const struct cmd_entry cmd_get_entry = {
+	"get", CMD_CONTROL, "one entry by tuple or by ct_id", get_members,
+	cmd_get
+};
+const struct cmd_entry cmd_dump_entry = {
+	"dump", CMD_CONTROL, "the conntrack or expectation table, filtered",
+	dump_members, cmd_dump
+};
+const struct cmd_entry cmd_stats_entry = {
+	"stats", CMD_CONTROL, "the daemon's and the kernel's counters", NULL,
+	cmd_stats
+};
+const struct cmd_entry cmd_version_entry = {
+	"version", CMD_EVENTS | CMD_CONTROL, "the daemon and schema versions",
+	NULL, cmd_version
+};
+const struct cmd_entry cmd_help_entry = {
+	"help", CMD_EVENTS | CMD_CONTROL, "the commands of this socket", NULL,
+	cmd_help
+};
+const struct cmd_entry cmd_diagnose_entry = {
+	"diagnose", CMD_CONTROL, "what makes the stream incomplete", NULL,
+	cmd_diagnose
+};
