@@ -40,7 +40,9 @@ enum ev_kind {
 
 /* ICMP fields of the reply tuple, which libnetfilter_conntrack hides. */
 struct ev_icmp {
-	bool			 set;
+	bool			 set;		/* the type was sent */
+	bool			 has_code;
+	bool			 has_id;
 	uint8_t			 type;
 	uint8_t			 code;
 	uint16_t		 id;		/* network order */
@@ -56,6 +58,8 @@ struct event {
 	struct ev_icmp		 repl_icmp;
 	const void		*helper_info;	/* CTA_HELP_INFO, in the message */
 	size_t			 helper_info_len;
+	bool			 has_event_time;
+	uint64_t		 event_time;	/* CTA_TIMESTAMP_EVENT, ns */
 	struct nf_conntrack	*ct;		/* type == EV_TYPE_CT */
 	struct nf_expect	*exp;		/* type == EV_TYPE_EXPECT */
 	const char		*netns;		/* NULL when one namespace */

@@ -34,15 +34,14 @@
 #include "server.h"
 #include "stream.h"
 
-#define CTSTREAMD_DRAIN_SECS	2
+#define CTSTREAMD_DRAIN_MS	2000
 #define CTSTREAMD_MAXOPTS	64
 
 struct daemon {
 	struct options	 opt;
 	struct ctx	 ctx;
 	struct sub	*out;
-	int		 stdout_flags;	/* to restore; -1 if untouched */
-	struct event	*sigs[2];
+	struct event	*sigs[3];
 	int		 exit_status;
 };
 
@@ -224,19 +223,25 @@ daemon_stdout_fail(struct sub *s, int error, void *arg)
 	event_base_loopbreak(d->ctx.base);
 }
 
-/* SIGTERM, SIGINT: stop the loop. */
+/* SIGTERM, SIGINT: stop the loop.  SIGHUP: nothing to reload yet. */
 static void
 daemon_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon	*d = arg;
 
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: there is no configuration to reload in this "
+		    "version, ignoring");
+		return;
+	}
 	log_info("signal %d received, exiting", (int)sig);
 	event_base_loopbreak(d->ctx.base);
 }
 
 /*
- * Open the namespace, check what the stream will lack, apply the sysctls
- * asked for, and open the event and request sockets there.
+ * Open the event and request sockets in the namespace (joining the event
+ * groups also loads ctnetlink and conntrack where they are modules), then
+ * apply the sysctls asked for and check what the stream will lack.
  */
 static void
 daemon_open_netns(struct daemon *d)
@@ -246,19 +251,30 @@ daemon_open_netns(struct daemon *d)
 	char		 types[64], kinds[64];
 	int		 nsfd = -1, self = -1, error;
 
-	if (o->netns != NULL) {
-		if ((nsfd = netns_open(o->netns_path)) < 0) {
-			errno = -nsfd;
-			if (nsfd == -ENOTSUP)
-				fatalx("--netns: '%s' (%s) is not a network "
-				    "namespace", o->netns, o->netns_path);
-			fatal("--netns: cannot open namespace '%s' (%s)",
+	if (o->netns != NULL && (nsfd = netns_open(o->netns_path)) < 0) {
+		errno = -nsfd;
+		if (nsfd == -ENOTSUP)
+			fatalx("--netns: '%s' (%s) is not a network namespace",
 			    o->netns, o->netns_path);
-		}
-		if ((self = netns_enter(nsfd)) < 0) {
-			errno = -self;
-			fatal("--netns: cannot enter namespace '%s'", o->netns);
-		}
+		fatal("--netns: cannot open namespace '%s' (%s)", o->netns,
+		    o->netns_path);
+	}
+	error = nlsrc_open(&d->ctx.src, d->ctx.base, nsfd, label,
+	    nl_groups(o->types, o->kinds), (int)o->rcvbuf, &daemon_nl_ops, d);
+	if (error == 0)
+		error = query_open(&d->ctx.query, d->ctx.base, nsfd, label,
+		    QUERY_SOCKETS_DEFAULT);
+	if (error != 0) {
+		errno = -error;
+		if (error == -EPERM)
+			fatal("%s: cannot subscribe to conntrack events "
+			    "(CAP_NET_ADMIN is needed)", label);
+		fatal("%s: cannot open the conntrack sockets", label);
+	}
+
+	if (nsfd != -1 && (self = netns_enter(nsfd)) < 0) {
+		errno = -self;
+		fatal("--netns: cannot enter namespace '%s'", o->netns);
 	}
 	if (o->enable_acct && (error = diag_sysctl_set(DIAG_ACCT, 1)) != 0) {
 		errno = -error;
@@ -272,27 +288,24 @@ daemon_open_netns(struct daemon *d)
 	diag_collect(&d->ctx.diag);
 	if (self != -1 && netns_leave(self) != 0)
 		fatal("cannot return to the initial network namespace");
-	d->ctx.nsname = label;
-	diag_log(&d->ctx.diag, label);
-
-	error = nlsrc_open(&d->ctx.src, d->ctx.base, nsfd, label,
-	    nl_groups(o->types, o->kinds), (int)o->rcvbuf, &daemon_nl_ops, d);
-	if (error == 0)
-		error = query_open(&d->ctx.query, d->ctx.base, nsfd, label,
-		    QUERY_SOCKETS_DEFAULT);
 	if (nsfd != -1)
 		close(nsfd);
-	if (error != 0) {
-		errno = -error;
-		if (error == -EPERM)
-			fatal("%s: cannot subscribe to conntrack events "
-			    "(CAP_NET_ADMIN is needed)", label);
-		fatal("%s: cannot open the conntrack sockets", label);
-	}
+	d->ctx.nsname = label;
+	diag_log(&d->ctx.diag, label);
 	log_info("monitoring %s: types %s, events %s, receive buffer %d bytes",
 	    label, format_list(types, sizeof types, o->types, event_type_name),
 	    format_list(kinds, sizeof kinds, o->kinds, event_kind_name),
 	    nlsrc_stats(d->ctx.src)->rcvbuf);
+}
+
+static int	stdout_flags = -1;	/* to restore at exit; -1: untouched */
+
+/* atexit: give standard output back its blocking mode. */
+static void
+daemon_restore_stdout(void)
+{
+	if (stdout_flags != -1)
+		fcntl(STDOUT_FILENO, F_SETFL, stdout_flags);
 }
 
 /* Make standard output a non-blocking subscriber. */
@@ -301,7 +314,6 @@ daemon_open_stdout(struct daemon *d)
 {
 	int	fl;
 
-	d->stdout_flags = -1;
 	if (!d->opt.to_stdout)
 		return;
 	d->out = fanout_sub_new(d->ctx.fo, STDOUT_FILENO, &d->ctx.subopts,
@@ -312,8 +324,10 @@ daemon_open_stdout(struct daemon *d)
 	fanout_sub_set_match(d->out, d->opt.types, d->opt.kinds);
 	if ((fl = fcntl(STDOUT_FILENO, F_GETFL)) != -1 &&
 	    (fl & O_NONBLOCK) == 0 &&
-	    fcntl(STDOUT_FILENO, F_SETFL, fl | O_NONBLOCK) != -1)
-		d->stdout_flags = fl;
+	    fcntl(STDOUT_FILENO, F_SETFL, fl | O_NONBLOCK) != -1) {
+		stdout_flags = fl;
+		atexit(daemon_restore_stdout);
+	}
 }
 
 /* Listen on the events and control sockets. */
@@ -365,24 +379,34 @@ daemon_open_sockets(struct daemon *d)
 	}
 }
 
+/* Milliseconds on the monotonic clock. */
+static long long
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 /* Give subscribers what they can take, for a short while, before exit. */
 static void
 daemon_drain(struct daemon *d)
 {
-	time_t	deadline = time(NULL) + CTSTREAMD_DRAIN_SECS;
+	long long	deadline = now_ms() + CTSTREAMD_DRAIN_MS;
 
 	stream_flush(d->ctx.stream);
 	client_drain_all();
 	if (d->out == NULL)
 		return;
-	while (fanout_sub_drain(d->out) > 0 && time(NULL) < deadline)
+	while (fanout_sub_drain(d->out) > 0 && now_ms() < deadline)
 		usleep(10000);
 }
 
 int
 main(int argc, char **argv)
 {
-	static const int sigs[] = { SIGTERM, SIGINT };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 	struct daemon	 d;
 	struct ctx	*ctx = &d.ctx;
 	size_t		 i;
@@ -424,8 +448,6 @@ main(int argc, char **argv)
 	client_free_all();
 	server_free(ctx->srv);
 	query_free(ctx->query);
-	if (d.stdout_flags != -1)
-		fcntl(STDOUT_FILENO, F_SETFL, d.stdout_flags);
 	stream_free(ctx->stream);
 	fanout_free(ctx->fo);
 	decoder_free(ctx->qdec);

@@ -17,6 +17,7 @@
 
 #include <sys/socket.h>
 
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@ enum pol_type {
 	P_U64,
 	P_EXACT,		/* binary of exactly len bytes */
 	P_STR,			/* NUL-terminated, at most len bytes with NUL */
+	P_WORDS,		/* 32-bit words, at most len bytes */
 	P_NEST,
 };
 
@@ -157,7 +159,15 @@ static const struct pol pol_synproxy[CTA_SYNPROXY_MAX + 1] = {
 };
 POLSET(ps_synproxy, pol_synproxy);
 
-static const struct pol pol_ct[CTA_MAX + 1] = {
+/* The kernel's label area is 128 bits (NF_CT_LABELS_MAX_SIZE). */
+#define DECODE_LABELS_MAX	16
+
+/* Linux 6.14 added the time of the event; older headers lack it. */
+#ifndef CTA_TIMESTAMP_EVENT
+#define CTA_TIMESTAMP_EVENT	27
+#endif
+
+static const struct pol pol_ct[CTA_TIMESTAMP_EVENT + 1] = {
 	[CTA_TUPLE_ORIG] = { P_NEST, 0, &ps_tuple },
 	[CTA_TUPLE_REPLY] = { P_NEST, 0, &ps_tuple },
 	[CTA_TUPLE_MASTER] = { P_NEST, 0, &ps_tuple },
@@ -177,6 +187,9 @@ static const struct pol pol_ct[CTA_MAX + 1] = {
 	[CTA_SECCTX] = { P_NEST, 0, &ps_secctx },
 	[CTA_TIMESTAMP] = { P_NEST, 0, &ps_tstamp },
 	[CTA_SYNPROXY] = { P_NEST, 0, &ps_synproxy },
+	[CTA_LABELS] = { P_WORDS, DECODE_LABELS_MAX, NULL },
+	[CTA_LABELS_MASK] = { P_WORDS, DECODE_LABELS_MAX, NULL },
+	[CTA_TIMESTAMP_EVENT] = { P_U64, 0, NULL },
 };
 POLSET(ps_ct, pol_ct);
 
@@ -228,6 +241,8 @@ decode_check_attr(const struct nlattr *a, const struct pol *p)
 		if (p->len != 0 && len > p->len)
 			return (-EINVAL);
 		return (0);
+	case P_WORDS:
+		return (len % 4 == 0 && len <= p->len ? 0 : -EINVAL);
 	case P_NEST:
 		if (len != 0 && len < MNL_ATTR_HDRLEN)
 			return (-EINVAL);
@@ -406,11 +421,11 @@ decode_reply_icmp(const struct nlmsghdr *nlh, struct ev_icmp *icmp)
 	icmp->type = mnl_attr_get_u8(a);
 	a = decode_find_nested(proto,
 	    v6 ? CTA_PROTO_ICMPV6_CODE : CTA_PROTO_ICMP_CODE);
-	if (a != NULL)
+	if ((icmp->has_code = a != NULL))
 		icmp->code = mnl_attr_get_u8(a);
 	a = decode_find_nested(proto,
 	    v6 ? CTA_PROTO_ICMPV6_ID : CTA_PROTO_ICMP_ID);
-	if (a != NULL)
+	if ((icmp->has_id = a != NULL))
 		icmp->id = mnl_attr_get_u16(a);
 }
 
@@ -465,6 +480,14 @@ decode_msg(struct decoder *d, const struct nlmsghdr *nlh, struct event *ev)
 		ev->ct = d->ct;
 		decode_reply_icmp(nlh, &ev->repl_icmp);
 		decode_helper_info(nlh, ev);
+		a = decode_find((const char *)nfg + sizeof(*nfg),
+		    mnl_nlmsg_get_payload_len(nlh) - sizeof(*nfg),
+		    CTA_TIMESTAMP_EVENT);
+		if (a != NULL) {
+			/* Not reported by libnetfilter_conntrack 1.0.9. */
+			ev->has_event_time = true;
+			ev->event_time = be64toh(mnl_attr_get_u64(a));
+		}
 	} else {
 		/* Expectations are rare: a fresh object costs nothing. */
 		if (d->exp != NULL)

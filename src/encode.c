@@ -1,23 +1,26 @@
 /*
  * encode.c - write one event as a JSON object (schema version 1).
  *
- * A conntrack event, as one line (wrapped here):
+ * A conntrack event, as one line (wrapped here), as Linux 6.18 sends it:
  *
- *   {"type":"ct","event":"new","seq":42,"time":"2026-11-27T10:00:00.123456Z",
- *    "id":3735928559,"family":"ipv4","proto":"tcp","protonum":6,
- *    "orig":{"src":"10.0.0.1","dst":"10.0.0.2","sport":40000,"dport":80},
- *    "reply":{"src":"10.0.0.2","dst":"10.0.0.1","sport":80,"dport":40000},
- *    "state":"SYN_SENT","status":[],"timeout":120,"mark":0,"use":1}
+ *   {"type":"ct","event":"new","seq":2,"time":"2026-11-27T01:16:53.781636Z",
+ *    "id":88211084,"family":"ipv4","proto":"tcp","protonum":6,
+ *    "orig":{"src":"127.0.0.1","dst":"127.0.0.1","sport":59822,"dport":1},
+ *    "reply":{"src":"127.0.0.1","dst":"127.0.0.1","sport":1,"dport":59822},
+ *    "state":"SYN_SENT","status":["CONFIRMED"],"timeout":120,
+ *    "tcp":{"wscale_orig":10,"wscale_reply":0,
+ *           "flags_orig":["WINDOW_SCALE","SACK_PERM"],"flags_reply":[]}}
  *
- * An expectation event:
+ * An expectation event (FTP, active mode):
  *
- *   {"type":"expect","event":"new","seq":43,"time":"...","id":1234,
+ *   {"type":"expect","event":"new","seq":7,
+ *    "time":"2026-11-27T01:40:12.551208Z","id":2191537216,
  *    "family":"ipv4","proto":"tcp","protonum":6,
- *    "master":{"src":"10.0.0.1","dst":"10.0.0.2","sport":40001,"dport":21},
- *    "tuple":{"src":"10.0.0.1","dst":"10.0.0.2","sport":0,"dport":51210},
+ *    "master":{"src":"127.0.0.1","dst":"127.0.0.1","sport":43312,"dport":21},
+ *    "tuple":{"src":"127.0.0.1","dst":"127.0.0.1","sport":0,"dport":51210},
  *    "mask":{"src":"255.255.255.255","dst":"255.255.255.255","sport":0,
  *            "dport":65535},
- *    "timeout":300,"helper":"ftp","class":0,"flags":[],"zone":0}
+ *    "timeout":300,"helper":"ftp","class":0,"flags":[]}
  *
  * The full list of members is in docs/ctstreamd-event.schema.json and in
  * ctstreamd-protocol(7).  A member the kernel did not send is absent.
@@ -31,6 +34,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -288,8 +292,10 @@ encode_tuple(struct jw *w, const char *key, const struct nf_conntrack *ct,
 			    ntohs(nfct_get_attr_u16(ct, ATTR_ICMP_ID)));
 	} else if (icmp_reply != NULL && icmp_reply->set) {
 		jw_u64(w, "icmp_type", icmp_reply->type);
-		jw_u64(w, "icmp_code", icmp_reply->code);
-		jw_u64(w, "icmp_id", ntohs(icmp_reply->id));
+		if (icmp_reply->has_code)
+			jw_u64(w, "icmp_code", icmp_reply->code);
+		if (icmp_reply->has_id)
+			jw_u64(w, "icmp_id", ntohs(icmp_reply->id));
 	}
 	encode_u64(w, "packets", ct, ta->packets);
 	encode_u64(w, "bytes", ct, ta->bytes);
@@ -361,15 +367,20 @@ encode_labels(struct encoder *e, struct jw *w, const struct nf_conntrack *ct)
 	}
 	if (!named)
 		return;
-	jw_arr_open(w, "label_names");
+	/* An object from bit number to name: unnamed bits are left out. */
+	jw_obj_open(w, "label_names");
 	for (bit = 0; bit <= max; bit++) {
+		char	k[8];
+
 		if (!nfct_bitmask_test_bit(b, bit))
 			continue;
 		name = nfct_labelmap_get_name(e->labelmap, bit);
-		if (name != NULL && *name != '\0')
-			jw_str(w, NULL, name);
+		if (name == NULL || *name == '\0')
+			continue;
+		snprintf(k, sizeof k, "%u", bit);
+		jw_str(w, k, name);
 	}
-	jw_arr_close(w);
+	jw_obj_close(w);
 }
 
 /* Write binary data as a lowercase hex string. */
@@ -445,8 +456,13 @@ encode_seqadj_dir(struct jw *w, const char *key, const struct nf_conntrack *ct,
 		return;
 	jw_obj_open(w, key);
 	encode_u32(w, "correction_pos", ct, pos);
-	encode_u32(w, "offset_before", ct, before);
-	encode_u32(w, "offset_after", ct, after);
+	/* The offsets are signed 32-bit numbers in the kernel. */
+	if (nfct_attr_is_set(ct, before) > 0)
+		jw_i64(w, "offset_before",
+		    (int32_t)nfct_get_attr_u32(ct, before));
+	if (nfct_attr_is_set(ct, after) > 0)
+		jw_i64(w, "offset_after",
+		    (int32_t)nfct_get_attr_u32(ct, after));
 	jw_obj_close(w);
 }
 
@@ -544,6 +560,8 @@ encode_ct(struct encoder *e, struct jw *w, const struct event *ev)
 		    nfct_get_attr_u64(ct, ATTR_TIMESTAMP_START));
 	if (nfct_attr_is_set(ct, ATTR_TIMESTAMP_STOP) > 0)
 		encode_ns(w, "stop", nfct_get_attr_u64(ct, ATTR_TIMESTAMP_STOP));
+	if (ev->has_event_time)
+		encode_ns(w, "event_time", ev->event_time);
 	encode_protoinfo(w, ct);
 	encode_seqadj_synproxy(w, ct);
 }
@@ -595,10 +613,14 @@ encode_exp(struct jw *w, const struct event *ev)
 		    names_exp_flag);
 	if (nfexp_attr_is_set(exp, ATTR_EXP_ZONE) > 0)
 		jw_u64(w, "zone", nfexp_get_attr_u16(exp, ATTR_EXP_ZONE));
-	if (nfexp_attr_is_set(exp, ATTR_EXP_NAT_DIR) > 0)
-		jw_str(w, "nat_dir",
-		    nfexp_get_attr_u32(exp, ATTR_EXP_NAT_DIR) == 0 ?
-		    "orig" : "reply");
+	if (nfexp_attr_is_set(exp, ATTR_EXP_NAT_DIR) > 0) {
+		uint32_t	dir = nfexp_get_attr_u32(exp, ATTR_EXP_NAT_DIR);
+
+		if (dir <= 1)
+			jw_str(w, "nat_dir", dir == 0 ? "orig" : "reply");
+		else
+			jw_u64(w, "nat_dir", dir);
+	}
 	encode_exp_tuple(w, "nat", exp, ATTR_EXP_NAT_TUPLE, ev->family);
 	if (nfexp_attr_is_set(exp, ATTR_EXP_FN) > 0)
 		jw_str(w, "fn", nfexp_get_attr(exp, ATTR_EXP_FN));

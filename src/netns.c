@@ -32,7 +32,7 @@
 int
 netns_resolve(const char *spec, char *path, size_t len)
 {
-	const char	*p;
+	const unsigned char	*p;
 
 	if (spec == NULL || *spec == '\0')
 		return (-EINVAL);
@@ -44,7 +44,7 @@ netns_resolve(const char *spec, char *path, size_t len)
 	}
 	if (strcmp(spec, ".") == 0 || strcmp(spec, "..") == 0)
 		return (-EINVAL);
-	for (p = spec; *p != '\0'; p++) {
+	for (p = (const unsigned char *)spec; *p != '\0'; p++) {
 		if (*p <= ' ' || *p == 0x7f || *p == '/')
 			return (-EINVAL);
 	}

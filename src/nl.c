@@ -6,12 +6,18 @@
  * builds no message for a group nobody joined).  Each wakeup reads at most
  * NL_BUDGET datagrams with recvmmsg(2), so one busy namespace cannot
  * starve the rest of the loop; the socket stays readable and the loop
- * comes back.  Datagrams not sent by the kernel (port id 0) are ignored.
+ * comes back.  Only datagrams from the kernel (port id 0) are used.
  *
  * ENOBUFS means the kernel dropped messages because the receive buffer
  * was full.  The exact count is the socket's drop counter (SO_MEMINFO,
  * SK_MEMINFO_DROPS), the same number /proc/net/netlink shows; the
  * difference since the last report is handed to the overrun callback.
+ * The kernel raises ENOBUFS once per congestion, but may go on dropping
+ * until the queue drains, so after an overrun the counter is read again
+ * at the end of every wakeup until the queue has been emptied with no new
+ * drops: every dropped message is reported, in the stream, eventually.
+ * ENOBUFS is reported before the older messages still queued, so an
+ * overrun line comes shortly before, not exactly at, the place of loss.
  */
 #include "config.h"
 
@@ -49,6 +55,8 @@ struct nlsrc {
 	void			*arg;
 	struct nlsrc_stats	 st;
 	uint64_t		 drops_seen;	/* kernel count last reported */
+	bool			 congested;	/* recheck drops after reads */
+	bool			 warned_trunc;
 	struct mmsghdr		 msgs[NL_SLOTS];
 	struct iovec		 iov[NL_SLOTS];
 	struct sockaddr_nl	 addrs[NL_SLOTS];
@@ -96,20 +104,28 @@ nlsrc_kernel_drops(const struct nlsrc *s, uint64_t *drops)
 	return (0);
 }
 
+/* Return how many messages the kernel dropped since the last report. */
+static uint64_t
+nlsrc_new_drops(struct nlsrc *s)
+{
+	uint64_t	drops, lost;
+
+	if (nlsrc_kernel_drops(s, &drops) != 0)
+		return (0);
+	/* The kernel counter is 32 bits wide: unwrap it. */
+	lost = (uint32_t)(drops - (uint32_t)s->drops_seen);
+	s->drops_seen += lost;
+	s->st.drops += lost;
+	return (lost);
+}
+
 /* Handle ENOBUFS: report how many messages the kernel dropped. */
 static void
 nlsrc_overrun(struct nlsrc *s)
 {
-	uint64_t	drops, lost = 0;
-
 	s->st.enobufs++;
-	if (nlsrc_kernel_drops(s, &drops) == 0) {
-		/* The kernel counter is 32 bits wide: unwrap it. */
-		lost = (uint32_t)(drops - (uint32_t)s->drops_seen);
-		s->drops_seen += lost;
-		s->st.drops += lost;
-	}
-	s->ops->overrun(s->arg, s, lost);
+	s->congested = true;
+	s->ops->overrun(s->arg, s, nlsrc_new_drops(s));
 }
 
 /* Hand every message of one datagram to the callback. */
@@ -135,15 +151,17 @@ nlsrc_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct nlsrc	*s = arg;
 	struct timespec	 now;
-	int		 i, n, budget = NL_BUDGET;
+	uint64_t	 lost;
+	int		 i, n, want, budget = NL_BUDGET;
+	bool		 empty = false;
 
 	while (budget > 0) {
 		for (i = 0; i < NL_SLOTS; i++) {
 			s->msgs[i].msg_hdr.msg_namelen = sizeof s->addrs[i];
 			s->msgs[i].msg_hdr.msg_flags = 0;
 		}
-		n = recvmmsg(fd, s->msgs, budget < NL_SLOTS ? budget :
-		    NL_SLOTS, MSG_DONTWAIT, NULL);
+		want = budget < NL_SLOTS ? budget : NL_SLOTS;
+		n = recvmmsg(fd, s->msgs, want, MSG_DONTWAIT, NULL);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -151,7 +169,9 @@ nlsrc_read(evutil_socket_t fd, short what, void *arg)
 				nlsrc_overrun(s);
 				continue;
 			}
-			if (errno != EAGAIN)
+			if (errno == EAGAIN)
+				empty = true;
+			else
 				log_warn("%s: netlink receive", s->name);
 			break;
 		}
@@ -165,14 +185,29 @@ nlsrc_read(evutil_socket_t fd, short what, void *arg)
 			}
 			if (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
 				s->st.truncated++;
+				if (!s->warned_trunc)
+					log_warnx("%s: a message longer than "
+					    "%d bytes was cut and dropped (this "
+					    "is logged once)", s->name,
+					    NL_SLOTLEN);
+				s->warned_trunc = true;
 				continue;
 			}
 			nlsrc_datagram(s, s->iov[i].iov_base,
 			    s->msgs[i].msg_len, &now);
 		}
 		budget -= n;
-		if (n < NL_SLOTS)
+		if (n < want) {
+			empty = true;	/* the queue ran dry */
 			break;
+		}
+	}
+	if (s->congested) {
+		/* Drops after the ENOBUFS we read raise no new one. */
+		if ((lost = nlsrc_new_drops(s)) > 0)
+			s->ops->overrun(s->arg, s, lost);
+		else if (empty)
+			s->congested = false;
 	}
 	s->ops->batch_end(s->arg, s);
 }

@@ -140,26 +140,30 @@ opts_bytes(const char *v, unsigned long long *out)
 
 	if (*v < '0' || *v > '9')
 		return (-EINVAL);
+	int			 shift = 0;
+
 	errno = 0;
 	n = strtoull(v, &end, 10);
 	if (errno != 0)
 		return (-EINVAL);
 	switch (*end) {
 	case 'K': case 'k':
-		n <<= 10;
+		shift = 10;
 		end++;
 		break;
 	case 'M': case 'm':
-		n <<= 20;
+		shift = 20;
 		end++;
 		break;
 	case 'G': case 'g':
-		n <<= 30;
+		shift = 30;
 		end++;
 		break;
 	}
-	if (*end != '\0' || n > (1ULL << 40))
+	/* Check before shifting, so huge values cannot wrap around. */
+	if (*end != '\0' || n > (1ULL << 40) >> shift)
 		return (-EINVAL);
+	n <<= shift;
 	*out = n;
 	return (0);
 }

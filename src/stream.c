@@ -5,7 +5,8 @@
  * next sequence number, encoded once into a reused line buffer and handed
  * to the fan-out, which shares that one copy among all subscribers.
  * Overruns become {"type":"overrun",...} lines in the same stream, so a
- * subscriber sees the loss exactly where it happened.
+ * subscriber sees the loss in order with the events, close to where it
+ * happened (the kernel reports it ahead of the messages still queued).
  */
 #include "config.h"
 
