@@ -20,6 +20,7 @@ struct decoder;
 struct query;
 struct server;
 struct nlsrc;
+struct resync;
 
 struct ctx {
 	struct event_base	*base;
@@ -30,6 +31,7 @@ struct ctx {
 	struct query		*query;
 	struct server		*srv;
 	struct nlsrc		*src;
+	struct resync		*resync;	/* NULL with --no-track */
 	struct sub		*stdout_sub;	/* NULL without --stdout */
 	const char		*nsname;	/* label of the namespace */
 	struct diag		 diag;		/* found at startup */

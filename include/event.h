@@ -55,6 +55,8 @@ struct event {
 	bool			 has_exp_id;
 	uint32_t		 exp_id;	/* CTA_EXPECT_ID, host order */
 	bool			 resync;	/* emitted by a resync */
+	bool			 idonly;	/* a vanished entry: id only */
+	uint32_t		 ct_id;		/* its id, when idonly */
 	struct ev_icmp		 repl_icmp;
 	const void		*helper_info;	/* CTA_HELP_INFO, in the message */
 	size_t			 helper_info_len;

@@ -4,6 +4,7 @@
 #ifndef CTSTREAMD_NL_H
 #define CTSTREAMD_NL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -36,15 +37,25 @@ struct nlsrc_stats {
 	uint64_t	truncated;
 	uint64_t	foreign;	/* not from the kernel: ignored */
 	int		rcvbuf;		/* what the kernel granted */
+	uint64_t	rcvbuf_grown;	/* times it was doubled */
+};
+
+/* How to open an event source. */
+struct nlsrc_opts {
+	unsigned int	groups;		/* from nl_groups() */
+	int		rcvbuf;		/* bytes asked for at start */
+	int		rcvbuf_max;	/* doubled on ENOBUFS up to this */
+	bool		reliable;	/* NETLINK_BROADCAST_ERROR, NO_ENOBUFS */
 };
 
 int		 nlsrc_open(struct nlsrc **, struct event_base *, int,
-		     const char *, unsigned int, int,
+		     const char *, const struct nlsrc_opts *,
 		     const struct nlsrc_ops *, void *);
 void		 nlsrc_free(struct nlsrc *);
 const char	*nlsrc_name(const struct nlsrc *);
 int		 nlsrc_fd(const struct nlsrc *);
 const struct nlsrc_stats *nlsrc_stats(const struct nlsrc *);
+bool		 nlsrc_congested(const struct nlsrc *);
 int		 nlsrc_kernel_drops(const struct nlsrc *, uint64_t *);
 
 #endif

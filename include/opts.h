@@ -25,6 +25,12 @@ struct options {
 	bool		 enable_acct;
 	bool		 enable_timestamp;
 	size_t		 rcvbuf;
+	size_t		 rcvbuf_max;
+	bool		 reliable;
+	bool		 no_track;
+	size_t		 resync_delay;		/* ms */
+	size_t		 resync_interval;	/* s */
+	bool		 set_events_sysctl;
 	char		*labelmap;
 	char		*events_socket;		/* NULL: none */
 	char		*control_socket;	/* NULL: none */

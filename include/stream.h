@@ -30,6 +30,9 @@ void		 stream_msg(struct stream *, const char *,
 		     const struct nlmsghdr *, const struct timespec *);
 void		 stream_overrun(struct stream *, const char *, uint64_t);
 void		 stream_flush(struct stream *);
+void		 stream_publish(struct stream *, struct event *);
+void		 stream_set_observer(struct stream *,
+		     void (*)(void *, const struct event *), void *);
 int		 stream_encode(struct stream *, struct event *, struct buf *);
 const struct stream_stats *stream_stats(const struct stream *);
 

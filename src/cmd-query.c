@@ -40,6 +40,7 @@
 #include "nl.h"
 #include "query.h"
 #include "req.h"
+#include "resync.h"
 #include "server.h"
 #include "stream.h"
 
@@ -482,7 +483,7 @@ stats_daemon(struct ctx *ctx)
 	const struct nlsrc_stats	*ns = nlsrc_stats(ctx->src);
 	const struct server_stats	*sv = server_stats(ctx->srv);
 	const struct query_stats	*qs = query_stats(ctx->query);
-	json_t				*d, *ev, *subs;
+	json_t				*d, *ev, *subs, *resync;
 	uint64_t			 kdrops = 0;
 	int				 t, k;
 
@@ -510,6 +511,20 @@ stats_daemon(struct ctx *ctx)
 	}
 	client_foreach(stats_client, subs);
 	nlsrc_kernel_drops(ctx->src, &kdrops);
+	if (ctx->resync != NULL) {
+		const struct resync_stats	*rs = resync_stats(ctx->resync);
+
+		resync = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}",
+		    "runs", (json_int_t)rs->runs,
+		    "added", (json_int_t)rs->added,
+		    "removed", (json_int_t)rs->removed,
+		    "errors", (json_int_t)rs->errors,
+		    "live_entries", (json_int_t)rs->entries,
+		    "entries_older_than_daemon", (json_int_t)rs->old,
+		    "index_bytes", (json_int_t)rs->index_bytes,
+		    "running", rs->running);
+	} else
+		resync = json_null();
 	d = json_pack("{s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
 	    "s:I,s:I,s:I,s:I,s:o}",
 	    "uptime", (json_int_t)(time(NULL) - ctx->started),
@@ -529,6 +544,9 @@ stats_daemon(struct ctx *ctx)
 	    "requests", (json_int_t)qs->jobs,
 	    "subscribers", (json_int_t)fanout_count(ctx->fo),
 	    "subscriber_list", subs);
+	json_object_set_new(d, "rcvbuf_grown", json_integer(
+	    (json_int_t)ns->rcvbuf_grown));
+	json_object_set_new(d, "resync", resync);
 	return (d);
 }
 

@@ -31,6 +31,7 @@
 #include "nl.h"
 #include "opts.h"
 #include "query.h"
+#include "resync.h"
 #include "server.h"
 #include "stream.h"
 
@@ -184,6 +185,7 @@ daemon_nl_overrun(void *arg, struct nlsrc *src, uint64_t lost)
 	log_warnx("%s: event socket overrun: the kernel dropped %llu "
 	    "messages", nlsrc_name(src), (unsigned long long)lost);
 	stream_overrun(d->ctx.stream, NULL, lost);
+	resync_overrun(d->ctx.resync);
 }
 
 /* Event source callback: end of a batch. */
@@ -248,6 +250,7 @@ daemon_open_netns(struct daemon *d)
 {
 	struct options	*o = &d->opt;
 	const char	*label = o->netns != NULL ? o->netns : "host";
+	struct nlsrc_opts nopts;
 	char		 types[64], kinds[64];
 	int		 nsfd = -1, self = -1, error;
 
@@ -259,8 +262,12 @@ daemon_open_netns(struct daemon *d)
 		fatal("--netns: cannot open namespace '%s' (%s)", o->netns,
 		    o->netns_path);
 	}
-	error = nlsrc_open(&d->ctx.src, d->ctx.base, nsfd, label,
-	    nl_groups(o->types, o->kinds), (int)o->rcvbuf, &daemon_nl_ops, d);
+	nopts.groups = nl_groups(o->types, o->kinds);
+	nopts.rcvbuf = (int)o->rcvbuf;
+	nopts.rcvbuf_max = (int)o->rcvbuf_max;
+	nopts.reliable = o->reliable;
+	error = nlsrc_open(&d->ctx.src, d->ctx.base, nsfd, label, &nopts,
+	    &daemon_nl_ops, d);
 	if (error == 0)
 		error = query_open(&d->ctx.query, d->ctx.base, nsfd, label,
 		    QUERY_SOCKETS_DEFAULT);
@@ -275,6 +282,11 @@ daemon_open_netns(struct daemon *d)
 	if (nsfd != -1 && (self = netns_enter(nsfd)) < 0) {
 		errno = -self;
 		fatal("--netns: cannot enter namespace '%s'", o->netns);
+	}
+	if (o->set_events_sysctl &&
+	    (error = diag_sysctl_set(DIAG_EVENTS, 1)) != 0) {
+		errno = -error;
+		log_warn("%s: cannot set " DIAG_EVENTS ", ignoring", label);
 	}
 	if (o->enable_acct && (error = diag_sysctl_set(DIAG_ACCT, 1)) != 0) {
 		errno = -error;
@@ -292,10 +304,10 @@ daemon_open_netns(struct daemon *d)
 		close(nsfd);
 	d->ctx.nsname = label;
 	diag_log(&d->ctx.diag, label);
-	log_info("monitoring %s: types %s, events %s, receive buffer %d bytes",
+	log_info("monitoring %s: types %s, events %s, receive buffer %d bytes%s",
 	    label, format_list(types, sizeof types, o->types, event_type_name),
 	    format_list(kinds, sizeof kinds, o->kinds, event_kind_name),
-	    nlsrc_stats(d->ctx.src)->rcvbuf);
+	    nlsrc_stats(d->ctx.src)->rcvbuf, o->reliable ? ", reliable" : "");
 }
 
 static int	stdout_flags = -1;	/* to restore at exit; -1: untouched */
@@ -430,6 +442,15 @@ main(int argc, char **argv)
 	    (ctx->qdec = decoder_new()) == NULL)
 		fatalx("out of memory");
 	daemon_open_netns(&d);
+	if (!d.opt.no_track) {
+		struct resync_opts	ro;
+
+		ro.delay_ms = (long long)d.opt.resync_delay;
+		ro.interval_s = (long)d.opt.resync_interval;
+		if ((ctx->resync = resync_new(ctx, &ro)) == NULL)
+			fatalx("out of memory");
+		stream_set_observer(ctx->stream, resync_observe, ctx->resync);
+	}
 	daemon_open_sockets(&d);
 	daemon_open_stdout(&d);
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
@@ -444,8 +465,9 @@ main(int argc, char **argv)
 	daemon_drain(&d);
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		event_free(d.sigs[i]);
-	nlsrc_free(ctx->src);
 	client_free_all();
+	resync_free(ctx->resync);
+	nlsrc_free(ctx->src);
 	server_free(ctx->srv);
 	query_free(ctx->query);
 	stream_free(ctx->stream);

@@ -646,7 +646,9 @@ encode_event(struct encoder *e, struct jw *w, const struct event *ev)
 		jw_str(w, "netns", ev->netns);
 	if (ev->resync)
 		jw_bool(w, "resync", true);
-	if (ev->type == EV_TYPE_CT)
+	if (ev->idonly)
+		jw_u64(w, "id", ev->ct_id);
+	else if (ev->type == EV_TYPE_CT)
 		encode_ct(e, w, ev);
 	else
 		encode_exp(w, ev);

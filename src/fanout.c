@@ -328,7 +328,8 @@ fanout_publish(struct fanout *fo, const struct event *ev, const char *line,
 		if (ev != NULL && ((s->types & EV_TYPE_BIT(ev->type)) == 0 ||
 		    (s->kinds & EV_KIND_BIT(ev->kind)) == 0))
 			continue;
-		if (ev != NULL && s->filter != NULL) {
+		/* A vanished entry known by id only passes every filter. */
+		if (ev != NULL && s->filter != NULL && !ev->idonly) {
 			if (!viewed) {
 				filter_view(ev, &view);
 				viewed = true;

@@ -56,6 +56,9 @@ struct nlsrc {
 	struct nlsrc_stats	 st;
 	uint64_t		 drops_seen;	/* kernel count last reported */
 	bool			 congested;	/* recheck drops after reads */
+	struct nlsrc_opts	 opts;
+	int			 rcvbuf;	/* what we asked for last */
+	bool			 warned_max;
 	bool			 warned_trunc;
 	struct mmsghdr		 msgs[NL_SLOTS];
 	struct iovec		 iov[NL_SLOTS];
@@ -119,6 +122,46 @@ nlsrc_new_drops(struct nlsrc *s)
 	return (lost);
 }
 
+/* Ask for a receive buffer of n bytes (SO_RCVBUFFORCE, else SO_RCVBUF). */
+static int
+nlsrc_set_rcvbuf(struct nlsrc *s, int n)
+{
+	socklen_t	len = sizeof s->st.rcvbuf;
+
+	if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &n, sizeof n) == -1 &&
+	    setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n) == -1)
+		return (-errno);
+	s->rcvbuf = n;
+	getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &s->st.rcvbuf, &len);
+	return (0);
+}
+
+/* After an overrun: double the receive buffer, up to the maximum. */
+static void
+nlsrc_grow(struct nlsrc *s)
+{
+	int	n;
+
+	if (s->rcvbuf >= s->opts.rcvbuf_max) {
+		if (!s->warned_max)
+			log_warnx("%s: receive buffer at its maximum (%d "
+			    "bytes, --rcvbuf-max): overruns will go on losing "
+			    "events (this is logged once)", s->name,
+			    s->opts.rcvbuf_max);
+		s->warned_max = true;
+		return;
+	}
+	n = s->rcvbuf > s->opts.rcvbuf_max / 2 ? s->opts.rcvbuf_max :
+	    s->rcvbuf * 2;
+	if (nlsrc_set_rcvbuf(s, n) != 0) {
+		log_warn("%s: cannot grow the receive buffer", s->name);
+		s->opts.rcvbuf_max = s->rcvbuf;
+		return;
+	}
+	s->st.rcvbuf_grown++;
+	log_notice("%s: receive buffer grown to %d bytes", s->name, n);
+}
+
 /* Handle ENOBUFS: report how many messages the kernel dropped. */
 static void
 nlsrc_overrun(struct nlsrc *s)
@@ -126,6 +169,7 @@ nlsrc_overrun(struct nlsrc *s)
 	s->st.enobufs++;
 	s->congested = true;
 	s->ops->overrun(s->arg, s, nlsrc_new_drops(s));
+	nlsrc_grow(s);
 }
 
 /* Hand every message of one datagram to the callback. */
@@ -202,8 +246,11 @@ nlsrc_read(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 	}
-	if (s->congested) {
-		/* Drops after the ENOBUFS we read raise no new one. */
+	if (s->congested || s->opts.reliable) {
+		/*
+		 * Drops after the ENOBUFS we read raise no new one, and in
+		 * reliable mode none is raised at all.
+		 */
 		if ((lost = nlsrc_new_drops(s)) > 0)
 			s->ops->overrun(s->arg, s, lost);
 		else if (empty)
@@ -214,14 +261,13 @@ nlsrc_read(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Create the socket in the namespace nsfd (-1: the current one), join the
- * groups and ask for rcvbuf bytes of receive buffer.
+ * groups and set the receive buffer and the reliability options.
  */
 static int
-nlsrc_socket(struct nlsrc *s, int nsfd, unsigned int groups, int rcvbuf)
+nlsrc_socket(struct nlsrc *s, int nsfd)
 {
 	struct sockaddr_nl	 sa;
-	socklen_t		 len;
-	int			 self = -1, error = 0, g;
+	int			 self = -1, g, one = 1;
 
 	if (nsfd != -1 && (self = netns_enter(nsfd)) < 0)
 		return (self);
@@ -237,30 +283,37 @@ nlsrc_socket(struct nlsrc *s, int nsfd, unsigned int groups, int rcvbuf)
 	if (bind(s->fd, (struct sockaddr *)&sa, sizeof sa) == -1)
 		return (-errno);
 	for (g = 1; g < 32; g++) {
-		if ((groups & (1U << g)) == 0)
+		if ((s->opts.groups & (1U << g)) == 0)
 			continue;
 		if (setsockopt(s->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP,
 		    &g, sizeof g) == -1)
 			return (-errno);
 	}
-	if (rcvbuf > 0 &&
-	    setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
-	    sizeof rcvbuf) == -1 &&
-	    setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-	    sizeof rcvbuf) == -1)
+	if (s->opts.rcvbuf > 0 && nlsrc_set_rcvbuf(s, s->opts.rcvbuf) != 0)
 		log_warn("%s: cannot set the receive buffer, ignoring", s->name);
-	len = sizeof s->st.rcvbuf;
-	getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &s->st.rcvbuf, &len);
-	return (error);
+	if (s->opts.reliable &&
+	    (setsockopt(s->fd, SOL_NETLINK, NETLINK_BROADCAST_ERROR, &one,
+	    sizeof one) == -1 ||
+	    setsockopt(s->fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one,
+	    sizeof one) == -1))
+		return (-errno);
+	return (0);
 }
 
 /*
  * Open an event source.  nsfd is the namespace (-1 for ours), name labels
  * it in logs and lines.  Returns 0 or -errno.
+ *
+ * In reliable mode (NETLINK_BROADCAST_ERROR with NETLINK_NO_ENOBUFS) the
+ * kernel learns when a DESTROY event could not be delivered and keeps the
+ * entry to deliver it again later, instead of dropping it; the price is
+ * that a reader who cannot keep up holds dying entries in the table.
+ * Messages of other kinds can still be dropped: the drop counter is read
+ * after every wakeup in this mode, since no ENOBUFS ever says so.
  */
 int
 nlsrc_open(struct nlsrc **sp, struct event_base *base, int nsfd,
-    const char *name, unsigned int groups, int rcvbuf,
+    const char *name, const struct nlsrc_opts *opts,
     const struct nlsrc_ops *ops, void *arg)
 {
 	struct nlsrc	*s;
@@ -271,6 +324,9 @@ nlsrc_open(struct nlsrc **sp, struct event_base *base, int nsfd,
 	s->fd = -1;
 	s->ops = ops;
 	s->arg = arg;
+	s->opts = *opts;
+	if (s->opts.rcvbuf_max < s->opts.rcvbuf)
+		s->opts.rcvbuf_max = s->opts.rcvbuf;
 	if ((s->name = strdup(name)) == NULL ||
 	    (s->bufs = malloc((size_t)NL_SLOTS * NL_SLOTLEN)) == NULL) {
 		nlsrc_free(s);
@@ -283,7 +339,7 @@ nlsrc_open(struct nlsrc **sp, struct event_base *base, int nsfd,
 		s->msgs[i].msg_hdr.msg_iovlen = 1;
 		s->msgs[i].msg_hdr.msg_name = &s->addrs[i];
 	}
-	if ((error = nlsrc_socket(s, nsfd, groups, rcvbuf)) != 0) {
+	if ((error = nlsrc_socket(s, nsfd)) != 0) {
 		nlsrc_free(s);
 		return (error);
 	}
@@ -324,6 +380,13 @@ int
 nlsrc_fd(const struct nlsrc *s)
 {
 	return (s->fd);
+}
+
+/* Tell whether the source is still catching up after an overrun. */
+bool
+nlsrc_congested(const struct nlsrc *s)
+{
+	return (s->congested);
 }
 
 /* Return the counters of a source. */

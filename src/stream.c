@@ -30,6 +30,8 @@ struct stream {
 	struct buf		 line;
 	uint64_t		 seq;
 	struct stream_stats	 st;
+	void			(*observe)(void *, const struct event *);
+	void			*observe_arg;
 };
 
 /* Make the event path feeding fo; enc stays the caller's. */
@@ -97,11 +99,32 @@ stream_msg(struct stream *s, const char *netns, const struct nlmsghdr *nlh,
 	ev.time = *when;
 	ev.netns = netns;
 	s->st.events[ev.type][ev.kind]++;
-	if (stream_encode(s, &ev, &s->line) != 0) {
+	if (s->observe != NULL)
+		s->observe(s->observe_arg, &ev);
+	stream_publish(s, &ev);
+}
+
+/*
+ * Encode an event made elsewhere (a resync finding) and offer it to the
+ * subscribers, like one from the kernel.
+ */
+void
+stream_publish(struct stream *s, struct event *ev)
+{
+	if (stream_encode(s, ev, &s->line) != 0) {
 		log_warnx("out of memory encoding an event, dropped");
 		return;
 	}
-	fanout_publish(s->fo, &ev, s->line.data, s->line.len, ev.seq);
+	fanout_publish(s->fo, ev, s->line.data, s->line.len, ev->seq);
+}
+
+/* Have fn see every decoded event before it is published. */
+void
+stream_set_observer(struct stream *s, void (*fn)(void *,
+    const struct event *), void *arg)
+{
+	s->observe = fn;
+	s->observe_arg = arg;
 }
 
 /*
