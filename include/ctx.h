@@ -21,6 +21,7 @@ struct query;
 struct server;
 struct nlsrc;
 struct resync;
+struct kfilter;
 
 struct ctx {
 	struct event_base	*base;
@@ -32,6 +33,7 @@ struct ctx {
 	struct server		*srv;
 	struct nlsrc		*src;
 	struct resync		*resync;	/* NULL with --no-track */
+	struct kfilter		*kf;		/* NULL: none */
 	struct sub		*stdout_sub;	/* NULL without --stdout */
 	const char		*nsname;	/* label of the namespace */
 	struct diag		 diag;		/* found at startup */

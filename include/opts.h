@@ -28,6 +28,9 @@ struct options {
 	size_t		 rcvbuf_max;
 	bool		 reliable;
 	bool		 no_track;
+	char		*kernel_proto;
+	char		*kernel_src;
+	char		*kernel_dst;
 	size_t		 resync_delay;		/* ms */
 	size_t		 resync_interval;	/* s */
 	bool		 set_events_sysctl;

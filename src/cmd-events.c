@@ -26,6 +26,7 @@
 #include "encode.h"
 #include "fanout.h"
 #include "filter.h"
+#include "kfilter.h"
 #include "log.h"
 #include "query.h"
 #include "server.h"
@@ -89,7 +90,8 @@ snap_msg(void *arg, const struct nlmsghdr *nlh)
 	ev.kind = EV_SNAPSHOT;
 	clock_gettime(CLOCK_REALTIME, &ev.time);
 	filter_view(&ev, &view);
-	if (!filter_match(fanout_sub_filter(s), &view))
+	if (!kfilter_match(ctx->kf, &view) ||
+	    !filter_match(fanout_sub_filter(s), &view))
 		return;
 	if (stream_encode(ctx->stream, &ev, &sn->line) != 0)
 		return;

@@ -26,6 +26,7 @@
 #include "encode.h"
 #include "event.h"
 #include "fanout.h"
+#include "kfilter.h"
 #include "log.h"
 #include "netns.h"
 #include "nl.h"
@@ -100,10 +101,11 @@ option_for(int ch)
 
 /* Parse the command line into o; exits on error, --help or --version. */
 static void
-parse_options(int argc, char **argv, struct options *o)
+parse_options(int argc, char **argv, struct options *o, struct kfilter **kfp)
 {
 	struct option		 lo[CTSTREAMD_MAXOPTS];
 	const struct optdef	*d;
+	struct kfilter		*kf;
 	char			 so[2 * CTSTREAMD_MAXOPTS], err[OPTS_ERRLEN];
 	int			 ch;
 
@@ -138,12 +140,17 @@ parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	*kfp = NULL;
 	if (!o->to_stdout && o->events_socket == NULL &&
 	    o->control_socket == NULL)
 		usage_error("nothing to do: give --stdout, an --events-socket "
 		    "or a --control-socket");
 	if (o->sub_lowat > o->sub_hiwat)
 		usage_error("--sub-lowat must not exceed --sub-hiwat");
+	if (kfilter_parse(&kf, o->kernel_proto, o->kernel_src, o->kernel_dst,
+	    err, sizeof err) != 0)
+		usage_error("%s", err);
+	*kfp = kf;
 }
 
 /* Write the names of the bits set in mask, comma-separated, into buf. */
@@ -277,6 +284,15 @@ daemon_open_netns(struct daemon *d)
 			fatal("%s: cannot subscribe to conntrack events "
 			    "(CAP_NET_ADMIN is needed)", label);
 		fatal("%s: cannot open the conntrack sockets", label);
+	}
+	if (d->ctx.kf != NULL) {
+		if ((error = kfilter_attach(d->ctx.kf,
+		    nlsrc_fd(d->ctx.src))) != 0) {
+			errno = -error;
+			fatal("%s: cannot attach the kernel filter", label);
+		}
+		log_info("%s: kernel filter:%s", label,
+		    kfilter_describe(d->ctx.kf));
 	}
 
 	if (nsfd != -1 && (self = netns_enter(nsfd)) < 0) {
@@ -424,7 +440,7 @@ main(int argc, char **argv)
 	size_t		 i;
 
 	memset(&d, 0, sizeof d);
-	parse_options(argc, argv, &d.opt);
+	parse_options(argc, argv, &d.opt, &ctx->kf);
 	log_init(d.opt.debug);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -475,6 +491,7 @@ main(int argc, char **argv)
 	decoder_free(ctx->qdec);
 	encoder_free(ctx->enc);
 	event_base_free(ctx->base);
+	kfilter_free(ctx->kf);
 	opts_free(&d.opt);
 	return (d.exit_status);
 }

@@ -39,6 +39,7 @@
 
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
+#include "cidr.h"
 #include "filter.h"
 #include "names.h"
 
@@ -47,12 +48,6 @@
 
 enum fkey { K_SRC, K_DST, K_ANY };	/* which end of a tuple */
 enum fdir { D_ANY = -1, D_ORIG = 0, D_REPLY = 1 };
-
-struct cidr {
-	uint8_t		family;
-	uint8_t		plen;
-	uint8_t		addr[16];
-};
 
 struct prange {
 	uint16_t	lo, hi;
@@ -225,47 +220,6 @@ p_proto(struct pctx *c, const json_t *v, void *arg)
 	return (0);
 }
 
-/* Parse "ADDR" or "ADDR/LEN" into a CIDR; -1 if invalid. */
-static int
-parse_cidr(const char *s, struct cidr *out)
-{
-	char		 a[INET6_ADDRSTRLEN + 8], *slash, *end;
-	unsigned long	 plen;
-	int		 max, i;
-
-	if (strlen(s) >= sizeof a)
-		return (-1);
-	strcpy(a, s);
-	memset(out, 0, sizeof *out);
-	if ((slash = strchr(a, '/')) != NULL)
-		*slash++ = '\0';
-	if (inet_pton(AF_INET, a, out->addr) == 1) {
-		out->family = AF_INET;
-		max = 32;
-	} else if (inet_pton(AF_INET6, a, out->addr) == 1) {
-		out->family = AF_INET6;
-		max = 128;
-	} else
-		return (-1);
-	plen = max;
-	if (slash != NULL) {
-		if (*slash < '0' || *slash > '9')
-			return (-1);
-		plen = strtoul(slash, &end, 10);
-		if (*end != '\0' || plen > (unsigned long)max)
-			return (-1);
-	}
-	out->plen = (uint8_t)plen;
-	/* Clear host bits so matching can compare whole bytes. */
-	for (i = 0; i < 16; i++) {
-		if (i * 8 >= (int)plen)
-			out->addr[i] = 0;
-		else if (i * 8 + 8 > (int)plen)
-			out->addr[i] &= (uint8_t)(0xff << (8 - (plen - i * 8)));
-	}
-	return (0);
-}
-
 static int
 p_cidr(struct pctx *c, const json_t *v, void *arg)
 {
@@ -274,7 +228,7 @@ p_cidr(struct pctx *c, const json_t *v, void *arg)
 
 	if (!json_is_string(v))
 		return (perr(c, "expected an address or CIDR string"));
-	if (parse_cidr(json_string_value(v), &cidr) == -1)
+	if (cidr_parse(json_string_value(v), &cidr) == -1)
 		return (perr(c, "invalid address or CIDR '%s'",
 		    json_string_value(v)));
 	if ((nv = grow(ac->v, ac->n, sizeof *nv)) == NULL)
@@ -840,22 +794,6 @@ filter_view(const struct event *ev, struct filter_view *v)
 	}
 	if ((v->has_zone = nfexp_attr_is_set(exp, ATTR_EXP_ZONE) > 0))
 		v->zone = nfexp_get_attr_u16(exp, ATTR_EXP_ZONE);
-}
-
-/* Tell whether addr (of family) lies in cidr. */
-static bool
-cidr_match(const struct cidr *cidr, uint8_t family, const uint8_t *addr)
-{
-	unsigned int	full = cidr->plen / 8, rest = cidr->plen % 8;
-
-	if (cidr->family != family)
-		return (false);
-	if (memcmp(cidr->addr, addr, full) != 0)
-		return (false);
-	if (rest == 0)
-		return (true);
-	return ((addr[full] & (uint8_t)(0xff << (8 - rest))) ==
-	    cidr->addr[full]);
 }
 
 /* Tell whether one tuple end's address is in any CIDR of a clause. */

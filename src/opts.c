@@ -40,6 +40,13 @@ static const struct optdef optdefs[] = {
 	{ "reliable", 0, OT_FLAG, O(reliable), NULL, NULL,
 	    "ask the kernel to redeliver DESTROY events it could not deliver "
 	    "(see ctstreamd(8) for the cost)", 0, 0 },
+	{ "kernel-proto", 0, OT_STRING, O(kernel_proto), NULL, "[!]LIST",
+	    "receive only conntrack events of these protocols", 0, 0 },
+	{ "kernel-src", 0, OT_STRING, O(kernel_src), NULL, "[!]CIDRS",
+	    "receive only conntrack events from these original sources", 0, 0 },
+	{ "kernel-dst", 0, OT_STRING, O(kernel_dst), NULL, "[!]CIDRS",
+	    "receive only conntrack events to these original destinations",
+	    0, 0 },
 	{ "no-track", 0, OT_FLAG, O(no_track), NULL, NULL,
 	    "keep no index of live entries: no resync after overruns",
 	    0, 0 },

@@ -35,6 +35,8 @@
 
 #include "ctx.h"
 #include "decode.h"
+#include "filter.h"
+#include "kfilter.h"
 #include "log.h"
 #include "nl.h"
 #include "query.h"
@@ -132,12 +134,17 @@ resync_observe(void *arg, const struct event *ev)
 static void
 resync_msg(void *arg, const struct nlmsghdr *nlh)
 {
-	struct resync	*r = arg;
-	struct event	 ev;
-	uint32_t	 id, tag;
+	struct resync		*r = arg;
+	struct filter_view	 view;
+	struct event		 ev;
+	uint32_t		 id, tag;
 
 	if (decode_msg(r->ctx->qdec, nlh, &ev) != 0 || ev.type != EV_TYPE_CT ||
 	    nfct_attr_is_set(ev.ct, ATTR_ID) <= 0)
+		return;
+	/* What the kernel filter keeps off the stream stays out. */
+	filter_view(&ev, &view);
+	if (!kfilter_match(r->ctx->kf, &view))
 		return;
 	id = nfct_get_attr_u32(ev.ct, ATTR_ID);
 	tag = track_tag(ev.ct, ev.family);
