@@ -75,6 +75,22 @@ struct optdef {
 };
 
 #define OPTS_ERRLEN	256
+#define OPTS_MAX	96	/* room for getopt_long's table */
+
+/* What the command line says about where the settings come from. */
+struct opts_cli {
+	int		 argc;
+	char		**argv;
+	const char	*config;	/* -f, or the default path */
+	bool		 config_given;
+	bool		 check;		/* -n */
+};
+
+/* opts_load() results. */
+#define OPTS_BAD_USAGE	2		/* the command line is wrong */
+#define OPTS_BAD_CONFIG	1		/* the file is wrong */
+
+typedef void	(*opts_report_fn)(void *, const char *);
 
 const struct optdef *opts_table(void);
 int	opts_defaults(struct options *, char *, size_t);
@@ -83,5 +99,8 @@ int	opts_set(struct options *, const struct optdef *, const char *,
 const struct optdef *opts_find(const char *);
 void	opts_free(struct options *);
 void	opts_usage(FILE *);
+int	opts_scan(int, char **, struct opts_cli *, opts_report_fn, void *);
+int	opts_load(const struct opts_cli *, struct options *, opts_report_fn,
+	    void *);
 
 #endif

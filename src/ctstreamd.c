@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -37,120 +36,50 @@
 #include "stream.h"
 
 #define CTSTREAMD_DRAIN_MS	2000
-#define CTSTREAMD_MAXOPTS	64
 
 struct daemon {
 	struct options	 opt;
+	struct opts_cli	 cli;
 	struct ctx	 ctx;
 	struct sub	*out;
 	struct event	*sigs[3];
 	int		 exit_status;
 };
 
-/* Report a command line error and exit 2. */
-static void __attribute__((noreturn, format(printf, 1, 2)))
-usage_error(const char *fmt, ...)
-{
-	va_list	ap;
-
-	fputs("ctstreamd: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see ctstreamd --help)\n", stderr);
-	exit(2);
-}
-
-/* Build getopt_long's tables from the settings table. */
+/* Startup: print a problem with the settings on stderr. */
 static void
-build_getopt(struct option *lo, char *so, size_t solen)
+report_stderr(void *arg, const char *msg)
 {
-	const struct optdef	*d;
-	size_t			 n = 0, s = 0;
-
-	so[s++] = ':';
-	for (d = opts_table(); d->name != NULL; d++, n++) {
-		lo[n].name = d->name;
-		lo[n].has_arg = d->arg != NULL ? required_argument :
-		    no_argument;
-		lo[n].flag = NULL;
-		lo[n].val = 256 + (int)n;
-		if (d->short_opt != 0 && s + 3 < solen) {
-			so[s++] = (char)d->short_opt;
-			if (d->arg != NULL)
-				so[s++] = ':';
-		}
-	}
-	memset(&lo[n], 0, sizeof lo[n]);
-	so[s] = '\0';
+	fprintf(stderr, "ctstreamd: %s\n", msg);
 }
 
-/* Return the setting for a getopt_long result. */
-static const struct optdef *
-option_for(int ch)
-{
-	const struct optdef	*d;
-
-	for (d = opts_table(); d->name != NULL; d++) {
-		if (ch == d->short_opt ||
-		    ch == 256 + (int)(d - opts_table()))
-			return (d);
-	}
-	return (NULL);
-}
-
-/* Parse the command line into o; exits on error, --help or --version. */
+/*
+ * Read the settings (defaults, file, command line) and check them; exits
+ * 2 on a bad command line, 1 on a bad file, and after -n.
+ */
 static void
-parse_options(int argc, char **argv, struct options *o, struct kfilter **kfp)
+parse_options(int argc, char **argv, struct options *o, struct opts_cli *cli,
+    struct kfilter **kfp)
 {
-	struct option		 lo[CTSTREAMD_MAXOPTS];
-	const struct optdef	*d;
-	struct kfilter		*kf;
-	char			 so[2 * CTSTREAMD_MAXOPTS], err[OPTS_ERRLEN];
-	int			 ch;
+	char	err[KFILTER_ERRLEN];
+	int	r;
 
-	if (opts_defaults(o, err, sizeof err) != 0)
-		usage_error("bad built-in default: %s", err);
-	build_getopt(lo, so, sizeof so);
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, so, lo, NULL)) != -1) {
-		if (ch == ':')
-			usage_error("%s: missing argument", argv[optind - 1]);
-		if (ch == '?') {
-			if (optopt != 0)
-				usage_error("unknown option '-%c'", optopt);
-			usage_error("unknown option '%s'", argv[optind - 1]);
-		}
-		d = option_for(ch);
-		if (strcmp(d->name, "help") == 0) {
-			opts_usage(stdout);
-			exit(0);
-		}
-		if (strcmp(d->name, "version") == 0) {
-			printf("ctstreamd %s\n", PACKAGE_VERSION);
-			exit(0);
-		}
-		if (d->type == OT_SPECIAL)
-			usage_error("--%s: not implemented yet", d->name);
-		if (d->type == OT_NETNS && o->netns != NULL)
-			usage_error("--netns: only one namespace is supported "
-			    "so far");
-		if (opts_set(o, d, optarg, err, sizeof err) != 0)
-			usage_error("--%s: %s", d->name, err);
+	if (opts_scan(argc, argv, cli, report_stderr, NULL) != 0) {
+		fprintf(stderr, "ctstreamd: see ctstreamd --help\n");
+		exit(cli->check ? 1 : 2);
 	}
-	if (optind < argc)
-		usage_error("unexpected argument '%s'", argv[optind]);
-	*kfp = NULL;
-	if (!o->to_stdout && o->events_socket == NULL &&
-	    o->control_socket == NULL)
-		usage_error("nothing to do: give --stdout, an --events-socket "
-		    "or a --control-socket");
-	if (o->sub_lowat > o->sub_hiwat)
-		usage_error("--sub-lowat must not exceed --sub-hiwat");
-	if (kfilter_parse(&kf, o->kernel_proto, o->kernel_src, o->kernel_dst,
-	    err, sizeof err) != 0)
-		usage_error("%s", err);
-	*kfp = kf;
+	r = opts_load(cli, o, report_stderr, NULL);
+	if (r == 0 && kfilter_parse(kfp, o->kernel_proto, o->kernel_src,
+	    o->kernel_dst, err, sizeof err) != 0) {
+		report_stderr(NULL, err);
+		r = OPTS_BAD_USAGE;
+	}
+	if (r != 0)
+		exit(cli->check ? 1 : r);
+	if (cli->check) {
+		printf("configuration OK\n");
+		exit(0);
+	}
 }
 
 /* Write the names of the bits set in mask, comma-separated, into buf. */
@@ -440,7 +369,7 @@ main(int argc, char **argv)
 	size_t		 i;
 
 	memset(&d, 0, sizeof d);
-	parse_options(argc, argv, &d.opt, &ctx->kf);
+	parse_options(argc, argv, &d.opt, &d.cli, &ctx->kf);
 	log_init(d.opt.debug);
 	signal(SIGPIPE, SIG_IGN);
 

@@ -4,10 +4,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <getopt.h>
+
+#include "conf.h"
 #include "event.h"
 #include "netns.h"
 #include "opts.h"
@@ -90,9 +94,11 @@ static const struct optdef optdefs[] = {
 	{ "debug", 'd', OT_COUNT, O(debug), NULL, NULL,
 	    "log debugging messages", 0, 0 },
 	{ "config", 'f', OT_SPECIAL, OPT_NONE, NULL, "FILE",
-	    "configuration file (not implemented yet)", 0, 0 },
+	    "configuration file (default: " CTSTREAMD_CONF ", if it exists)",
+	    0, 0 },
 	{ "check-config", 'n', OT_SPECIAL, OPT_NONE, NULL, NULL,
-	    "check the configuration and exit (not implemented yet)", 0, 0 },
+	    "check the configuration, print \"configuration OK\" and exit",
+	    0, 0 },
 	{ "user", 0, OT_SPECIAL, OPT_NONE, NULL, "USER",
 	    "user to run as after startup (not implemented yet)", 0, 0 },
 	{ "version", 'V', OT_SPECIAL, OPT_NONE, NULL, NULL,
@@ -357,4 +363,206 @@ opts_usage(FILE *f)
 		fputc('\n', f);
 	}
 	fprintf(f, "\nSee ctstreamd(8) and ctstreamd-protocol(7).\n");
+}
+
+/* Report one message through fn, printf-style. */
+static void __attribute__((format(printf, 3, 4)))
+opts_report(opts_report_fn fn, void *arg, const char *fmt, ...)
+{
+	char	msg[640];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fn(arg, msg);
+}
+
+/* Build getopt_long's tables from the settings table. */
+static void
+opts_getopt_tables(struct option *lo, char *so, size_t solen)
+{
+	const struct optdef	*d;
+	size_t			 n = 0, s = 0;
+
+	so[s++] = ':';
+	for (d = optdefs; d->name != NULL; d++, n++) {
+		lo[n].name = d->name;
+		lo[n].has_arg = d->arg != NULL ? required_argument :
+		    no_argument;
+		lo[n].flag = NULL;
+		lo[n].val = 256 + (int)n;
+		if (d->short_opt != 0 && s + 3 < solen) {
+			so[s++] = (char)d->short_opt;
+			if (d->arg != NULL)
+				so[s++] = ':';
+		}
+	}
+	memset(&lo[n], 0, sizeof lo[n]);
+	so[s] = '\0';
+}
+
+/* Return the setting for a getopt_long result. */
+static const struct optdef *
+opts_for(int ch)
+{
+	const struct optdef	*d;
+
+	for (d = optdefs; d->name != NULL; d++)
+		if (ch == d->short_opt || ch == 256 + (int)(d - optdefs))
+			return (d);
+	return (NULL);
+}
+
+/*
+ * Walk the command line once with getopt_long.  With apply NULL it only
+ * checks the syntax and finds -f, -n, --help and --version (which print
+ * and exit); otherwise every setting is applied to apply.  Returns the
+ * number of errors.
+ */
+static int
+opts_walk(int argc, char **argv, struct opts_cli *cli, struct options *apply,
+    opts_report_fn fn, void *arg)
+{
+	struct option		 lo[OPTS_MAX];
+	const struct optdef	*d;
+	char			 so[2 * OPTS_MAX], err[OPTS_ERRLEN];
+	int			 ch, errors = 0;
+	bool			 netns_seen = false;
+
+	opts_getopt_tables(lo, so, sizeof so);
+	opterr = 0;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+		if (ch == ':') {
+			opts_report(fn, arg, "%s: missing argument",
+			    argv[optind - 1]);
+			errors++;
+			continue;
+		}
+		if (ch == '?') {
+			if (optopt != 0)
+				opts_report(fn, arg, "unknown option '-%c'",
+				    optopt);
+			else
+				opts_report(fn, arg, "unknown option '%s'",
+				    argv[optind - 1]);
+			errors++;
+			continue;
+		}
+		d = opts_for(ch);
+		if (d->type == OT_SPECIAL) {
+			if (apply != NULL)
+				continue;
+			if (strcmp(d->name, "help") == 0) {
+				opts_usage(stdout);
+				exit(0);
+			}
+			if (strcmp(d->name, "version") == 0) {
+				printf("ctstreamd %s\n", PACKAGE_VERSION);
+				exit(0);
+			}
+			if (strcmp(d->name, "config") == 0) {
+				cli->config = optarg;
+				cli->config_given = true;
+			} else if (strcmp(d->name, "check-config") == 0)
+				cli->check = true;
+			else {
+				opts_report(fn, arg, "--%s: not implemented "
+				    "yet", d->name);
+				errors++;
+			}
+			continue;
+		}
+		if (d->type == OT_NETNS) {
+			if (netns_seen) {
+				opts_report(fn, arg, "--netns: only one "
+				    "namespace is supported so far");
+				errors++;
+				continue;
+			}
+			netns_seen = true;
+		}
+		if (apply == NULL) {
+			struct options	scratch;
+
+			/* Check the value now, on a throw-away copy. */
+			memset(&scratch, 0, sizeof scratch);
+			if (opts_set(&scratch, d, optarg, err,
+			    sizeof err) != 0) {
+				opts_report(fn, arg, "--%s: %s", d->name, err);
+				errors++;
+			}
+			opts_free(&scratch);
+			continue;
+		}
+		if (opts_set(apply, d, optarg, err, sizeof err) != 0) {
+			opts_report(fn, arg, "--%s: %s", d->name, err);
+			errors++;
+		}
+	}
+	if (optind < argc) {
+		opts_report(fn, arg, "unexpected argument '%s'", argv[optind]);
+		errors++;
+	}
+	return (errors);
+}
+
+/*
+ * First look at the command line: syntax, values, -f and -n; --help and
+ * --version print and exit.  Returns the number of errors.
+ */
+int
+opts_scan(int argc, char **argv, struct opts_cli *cli, opts_report_fn fn,
+    void *arg)
+{
+	memset(cli, 0, sizeof *cli);
+	cli->argc = argc;
+	cli->argv = argv;
+	cli->config = CTSTREAMD_CONF;
+	return (opts_walk(argc, argv, cli, NULL, fn, arg));
+}
+
+/*
+ * Build the settings: defaults, then the configuration file, then the
+ * command line, which wins; then the checks across settings.  Used at
+ * startup and on every reload.  Returns 0, OPTS_BAD_CONFIG or
+ * OPTS_BAD_USAGE; every problem went to fn.
+ */
+int
+opts_load(const struct opts_cli *cli, struct options *o, opts_report_fn fn,
+    void *arg)
+{
+	struct opts_cli	 tmp = *cli;
+	char		 err[OPTS_ERRLEN];
+	int		 r, bad = 0;
+
+	if (opts_defaults(o, err, sizeof err) != 0) {
+		opts_report(fn, arg, "bad built-in default: %s", err);
+		return (OPTS_BAD_USAGE);
+	}
+	r = conf_load(cli->config, o, fn, arg);
+	if (r == -ENOENT && !cli->config_given)
+		r = 0;			/* no file at the default path: fine */
+	else if (r < 0) {
+		opts_report(fn, arg, "cannot read %s: %s", cli->config,
+		    strerror(-r));
+		r = 1;
+	}
+	if (r > 0)
+		bad = OPTS_BAD_CONFIG;
+	if (opts_walk(cli->argc, cli->argv, &tmp, o, fn, arg) != 0)
+		return (OPTS_BAD_USAGE);
+	if (!o->to_stdout && o->events_socket == NULL &&
+	    o->control_socket == NULL) {
+		opts_report(fn, arg, "nothing to do: give --stdout, an "
+		    "--events-socket or a --control-socket");
+		return (OPTS_BAD_USAGE);
+	}
+	if (o->sub_lowat > o->sub_hiwat) {
+		opts_report(fn, arg, "sub-lowat (%zu) must not exceed "
+		    "sub-hiwat (%zu)", o->sub_lowat, o->sub_hiwat);
+		return (OPTS_BAD_USAGE);
+	}
+	return (bad);
 }

@@ -1,0 +1,201 @@
+/*
+ * conf.c - the configuration file.
+ *
+ *   # /etc/ctstreamd/ctstreamd.conf
+ *   events-socket = /run/ctstreamd/events.sock
+ *   sub-hiwat = 8M
+ *   enable-acct = yes
+ *
+ * One "key = value" per line, keys are the long option names, "#" or ";"
+ * start a comment line.  Parsing is done by inih (ini_parse_stream) fed
+ * through a reader that counts lines, so every message names file:line.
+ * Strict: an unknown key, a bad value, a duplicate key, a [section] or a
+ * line that is not "key = value" is an error; every error is reported,
+ * not only the first.  Options given on the command line win over the
+ * file (the caller applies them afterwards).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "conf.h"
+#include "opts.h"
+
+#define CONF_MAXERRS	64
+
+struct conf_err {
+	int	line;
+	char	msg[512];
+};
+
+struct conf_ctx {
+	const char		*path;
+	FILE			*f;
+	int			 line;		/* of the line last read */
+	int			 errors;
+	struct conf_err		 errs[CONF_MAXERRS];
+	char			 section[64];	/* last one complained about */
+	struct options		*o;
+	int			 seen[CONF_MAXKEYS];	/* line of each key */
+	void			(*report)(void *, const char *);
+	void			*arg;
+};
+
+/* Record one error; they are reported in line order at the end. */
+static void __attribute__((format(printf, 3, 4)))
+conf_error(struct conf_ctx *c, int line, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (c->errors < CONF_MAXERRS) {
+		c->errs[c->errors].line = line;
+		va_start(ap, fmt);
+		vsnprintf(c->errs[c->errors].msg, sizeof c->errs[0].msg, fmt,
+		    ap);
+		va_end(ap);
+	}
+	c->errors++;
+}
+
+/* Order errors by line. */
+static int
+conf_errcmp(const void *a, const void *b)
+{
+	return (((const struct conf_err *)a)->line -
+	    ((const struct conf_err *)b)->line);
+}
+
+/* Hand the recorded errors to the caller, as file:line: message. */
+static void
+conf_report(struct conf_ctx *c)
+{
+	char	full[640];
+	int	i, n = c->errors < CONF_MAXERRS ? c->errors : CONF_MAXERRS;
+
+	qsort(c->errs, n, sizeof c->errs[0], conf_errcmp);
+	for (i = 0; i < n; i++) {
+		snprintf(full, sizeof full, "%s:%d: %s", c->path,
+		    c->errs[i].line, c->errs[i].msg);
+		c->report(c->arg, full);
+	}
+	if (c->errors > n) {
+		snprintf(full, sizeof full, "%s: %d more errors", c->path,
+		    c->errors - n);
+		c->report(c->arg, full);
+	}
+}
+
+/* inih reader: fgets that counts the lines it hands out. */
+static char *
+conf_reader(char *str, int num, void *stream)
+{
+	struct conf_ctx	*c = stream;
+	char		*r;
+
+	r = fgets(str, num, c->f);
+	if (r != NULL)
+		c->line++;
+	return (r);
+}
+
+/* Parse a boolean: yes/no, true/false, on/off, 1/0. */
+static int
+conf_bool(const char *v)
+{
+	if (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 ||
+	    strcasecmp(v, "on") == 0 || strcmp(v, "1") == 0)
+		return (1);
+	if (strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 ||
+	    strcasecmp(v, "off") == 0 || strcmp(v, "0") == 0)
+		return (0);
+	return (-1);
+}
+
+/* inih handler: one key = value, on line c->line. */
+static int
+conf_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct conf_ctx		*c = user;
+	const struct optdef	*d;
+	char			 err[OPTS_ERRLEN];
+	size_t			 i;
+	int			 b;
+
+	if (section[0] != '\0' && strcmp(section, c->section) != 0) {
+		/* inih shows sections only with their first key. */
+		conf_error(c, c->line, "sections are not used ([%s] before "
+		    "this line)", section);
+		snprintf(c->section, sizeof c->section, "%s", section);
+	}
+	if ((d = opts_find(name)) == NULL || d->type == OT_SPECIAL) {
+		conf_error(c, c->line, "unknown key '%s'", name);
+		return (1);
+	}
+	i = (size_t)(d - opts_table());
+	if (c->seen[i]) {
+		conf_error(c, c->line, "duplicate key '%s' (first on line %d)",
+		    name, c->seen[i]);
+		return (1);
+	}
+	c->seen[i] = c->line;
+	if (d->type == OT_FLAG || d->type == OT_COUNT) {
+		if ((b = conf_bool(value)) == -1) {
+			conf_error(c, c->line, "%s: '%s' is not yes or no",
+			    name, value);
+			return (1);
+		}
+		if (d->type == OT_COUNT)
+			*(int *)((char *)c->o + d->off) = b;
+		else
+			*(bool *)((char *)c->o + d->off) = b;
+		return (1);
+	}
+	if (opts_set(c->o, d, value, err, sizeof err) != 0)
+		conf_error(c, c->line, "%s: %s", name, err);
+	return (1);
+}
+
+/*
+ * Read the configuration file at path into o (already holding the
+ * defaults).  Every error goes to report(arg, "file:line: message").
+ * Returns the number of errors, or -errno if the file cannot be read.
+ */
+int
+conf_load(const char *path, struct options *o,
+    void (*report)(void *, const char *), void *arg)
+{
+	struct conf_ctx	c;
+	int		r;
+
+	memset(&c, 0, sizeof c);
+	c.path = path;
+	c.o = o;
+	c.report = report;
+	c.arg = arg;
+	if ((c.f = fopen(path, "re")) == NULL)
+		return (-errno);
+	r = ini_parse_stream(conf_reader, &c, conf_handler, &c);
+	fclose(c.f);
+	if (r == -1)
+		return (-EIO);
+	if (r == -2)
+		return (-ENOMEM);
+	/*
+	 * The handler never fails, so a line number from inih is its own
+	 * error: a line that is not key = value (or is too long).  inih
+	 * reports the first such line only.
+	 */
+	if (r > 0)
+		conf_error(&c, r, "syntax error: expected 'key = value' "
+		    "(lines hold at most %d characters)", CONF_MAXLINE);
+	conf_report(&c);
+	return (c.errors);
+}
