@@ -26,7 +26,7 @@ void	buf_free(struct buf *);
 static inline bool
 buf_reserve(struct buf *b, size_t n)
 {
-	if (b->cap - b->len >= n)
+	if (b->cap - b->len >= n && !b->broken)
 		return (true);
 	return (buf_grow(b, n));
 }

@@ -38,7 +38,7 @@ enum ev_kind {
 #define EV_LIVE_KINDS	(EV_KIND_BIT(EV_NEW) | EV_KIND_BIT(EV_UPDATE) | \
 			 EV_KIND_BIT(EV_DESTROY))
 
-/* ICMP fields of the reply tuple, which libnetfilter_conntrack hides. */
+/* ICMP fields of a tuple, read from the message (see decode.c). */
 struct ev_icmp {
 	bool			 set;		/* the type was sent */
 	bool			 has_code;
@@ -57,6 +57,7 @@ struct event {
 	bool			 resync;	/* emitted by a resync */
 	bool			 idonly;	/* a vanished entry: id only */
 	uint32_t		 ct_id;		/* its id, when idonly */
+	struct ev_icmp		 orig_icmp;
 	struct ev_icmp		 repl_icmp;
 	const void		*helper_info;	/* CTA_HELP_INFO, in the message */
 	size_t			 helper_info_len;

@@ -38,6 +38,7 @@ struct options {
 	char		*events_socket;		/* NULL: none */
 	char		*control_socket;	/* NULL: none */
 	char		*admin_group;
+	char		*user;
 	mode_t		 socket_mode;
 	char		*socket_owner;
 	char		*socket_group;

@@ -30,6 +30,7 @@
 #include "netns.h"
 #include "nl.h"
 #include "opts.h"
+#include "priv.h"
 #include "query.h"
 #include "resync.h"
 #include "server.h"
@@ -346,6 +347,22 @@ now_ms(void)
 	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+/* Everything privileged is done: become the user, lose the capabilities. */
+static void
+daemon_drop_privileges(struct daemon *d)
+{
+	char	err[PRIV_ERRLEN];
+
+	if (priv_drop(d->opt.user, err, sizeof err) != 0)
+		fatalx("cannot drop privileges: %s", err);
+	if (getuid() == 0)
+		log_notice("running as root without capabilities; --user "
+		    "would run as an unprivileged user");
+	else
+		log_info("running as uid %ld, gid %ld, without capabilities",
+		    (long)getuid(), (long)getgid());
+}
+
 /* Give subscribers what they can take, for a short while, before exit. */
 static void
 daemon_drain(struct daemon *d)
@@ -398,6 +415,7 @@ main(int argc, char **argv)
 	}
 	daemon_open_sockets(&d);
 	daemon_open_stdout(&d);
+	daemon_drop_privileges(&d);
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		d.sigs[i] = evsignal_new(ctx->base, sigs[i], daemon_signal, &d);
 		if (d.sigs[i] == NULL || evsignal_add(d.sigs[i], NULL) == -1)

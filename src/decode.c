@@ -58,10 +58,23 @@ struct pol {
 struct polset {
 	unsigned int		 max;
 	const struct pol	*p;
+	bool			 closed;	/* unknown types are refused */
 };
 
 #define POLSET(name, arr) \
-	static const struct polset name = { sizeof(arr) / sizeof(arr[0]) - 1, arr }
+	static const struct polset name = { \
+	    sizeof(arr) / sizeof(arr[0]) - 1, arr, false }
+
+/*
+ * A closed set: libnetfilter_conntrack 1.0.9 accepts attribute types
+ * beyond the end of its own table in these nests (CTA_PROTOINFO up to
+ * CTA_PROTOINFO_TCP_MAX into a table of CTA_PROTOINFO_MAX + 1 entries,
+ * CTA_EXPECT_NAT up to CTA_MAX into one of CTA_EXPECT_NAT_MAX + 1) and
+ * writes past its stack array: such types must never reach it.
+ */
+#define POLSET_CLOSED(name, arr) \
+	static const struct polset name = { \
+	    sizeof(arr) / sizeof(arr[0]) - 1, arr, true }
 
 static const struct pol pol_ip[CTA_IP_MAX + 1] = {
 	[CTA_IP_V4_SRC] = { P_U32, 0, NULL },
@@ -119,7 +132,7 @@ static const struct pol pol_protoinfo[CTA_PROTOINFO_MAX + 1] = {
 	[CTA_PROTOINFO_DCCP] = { P_NEST, 0, &ps_dccp },
 	[CTA_PROTOINFO_SCTP] = { P_NEST, 0, &ps_sctp },
 };
-POLSET(ps_protoinfo, pol_protoinfo);
+POLSET_CLOSED(ps_protoinfo, pol_protoinfo);
 
 static const struct pol pol_counters[CTA_COUNTERS_MAX + 1] = {
 	[CTA_COUNTERS_PACKETS] = { P_U64, 0, NULL },
@@ -197,7 +210,7 @@ static const struct pol pol_expnat[CTA_EXPECT_NAT_MAX + 1] = {
 	[CTA_EXPECT_NAT_DIR] = { P_U32, 0, NULL },
 	[CTA_EXPECT_NAT_TUPLE] = { P_NEST, 0, &ps_tuple },
 };
-POLSET(ps_expnat, pol_expnat);
+POLSET_CLOSED(ps_expnat, pol_expnat);
 
 /* libnetfilter_conntrack asserts the expectfn fits 24 bytes. */
 #define DECODE_EXPECTFN_MAX	24
@@ -262,8 +275,11 @@ decode_check_attrs(const void *payload, size_t len, const struct polset *ps)
 
 	mnl_attr_for_each_payload(payload, len) {
 		type = mnl_attr_get_type(attr);
-		if (type > ps->max)
+		if (type > ps->max) {
+			if (ps->closed)
+				return (-EINVAL);
 			continue;
+		}
 		if ((error = decode_check_attr(attr, &ps->p[type])) != 0)
 			return (error);
 		if (ps->p[type].type == P_NEST && ps->p[type].nest != NULL) {
@@ -374,17 +390,21 @@ decode_reset_ct(struct decoder *d)
 	return (0);
 }
 
-/* Return the first attribute of a given type in a run, or NULL. */
+/*
+ * Return the last attribute of a given type in a run, or NULL: the
+ * library keeps the last of repeated attributes, and so must we.
+ */
 static const struct nlattr *
 decode_find(const void *payload, size_t len, uint16_t type)
 {
 	const struct nlattr	*attr;	/* named for mnl_attr_for_each_payload */
+	const struct nlattr	*found = NULL;
 
 	mnl_attr_for_each_payload(payload, len) {
 		if (mnl_attr_get_type(attr) == type)
-			return (attr);
+			found = attr;
 	}
-	return (NULL);
+	return (found);
 }
 
 /* Return the first attribute of a type nested in another, or NULL. */
@@ -398,18 +418,20 @@ decode_find_nested(const struct nlattr *nest, uint16_t type)
 }
 
 /*
- * Fill the reply tuple's ICMP type, code and id, which the library
- * parses into a place its getters do not reach.
+ * Fill a tuple's ICMP type, code and id from the message itself.  The
+ * library keeps one set of ICMP attributes for both directions (the
+ * reply's land where its getters do not reach, and mark the original's
+ * as set), so both directions are read here instead.
  */
 static void
-decode_reply_icmp(const struct nlmsghdr *nlh, struct ev_icmp *icmp)
+decode_icmp(const struct nlmsghdr *nlh, uint16_t which, struct ev_icmp *icmp)
 {
 	const struct nlattr	*tuple, *proto, *a;
 	size_t			 off = sizeof(struct nfgenmsg);
 	int			 v6;
 
 	tuple = decode_find((const char *)mnl_nlmsg_get_payload(nlh) + off,
-	    mnl_nlmsg_get_payload_len(nlh) - off, CTA_TUPLE_REPLY);
+	    mnl_nlmsg_get_payload_len(nlh) - off, which);
 	if ((proto = decode_find_nested(tuple, CTA_TUPLE_PROTO)) == NULL)
 		return;
 	v6 = decode_find_nested(proto, CTA_PROTO_ICMPV6_TYPE) != NULL;
@@ -478,7 +500,8 @@ decode_msg(struct decoder *d, const struct nlmsghdr *nlh, struct event *ev)
 			return (-EINVAL);
 		ev->type = EV_TYPE_CT;
 		ev->ct = d->ct;
-		decode_reply_icmp(nlh, &ev->repl_icmp);
+		decode_icmp(nlh, CTA_TUPLE_ORIG, &ev->orig_icmp);
+		decode_icmp(nlh, CTA_TUPLE_REPLY, &ev->repl_icmp);
 		decode_helper_info(nlh, ev);
 		a = decode_find((const char *)nfg + sizeof(*nfg),
 		    mnl_nlmsg_get_payload_len(nlh) - sizeof(*nfg),

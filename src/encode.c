@@ -40,6 +40,7 @@
 
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
+#include "compat.h"
 #include "encode.h"
 #include "names.h"
 
@@ -53,28 +54,27 @@ struct tuple_attrs {
 	int	sport, dport;
 	int	zone;			/* -1: none */
 	int	packets, bytes;		/* -1: none */
-	int	icmp;			/* orig ICMP attributes apply */
 };
 
 static const struct tuple_attrs ta_orig = {
 	ATTR_ORIG_IPV4_SRC, ATTR_ORIG_IPV4_DST,
 	ATTR_ORIG_IPV6_SRC, ATTR_ORIG_IPV6_DST,
 	ATTR_ORIG_PORT_SRC, ATTR_ORIG_PORT_DST,
-	ATTR_ORIG_ZONE, ATTR_ORIG_COUNTER_PACKETS, ATTR_ORIG_COUNTER_BYTES, 1
+	ATTR_ORIG_ZONE, ATTR_ORIG_COUNTER_PACKETS, ATTR_ORIG_COUNTER_BYTES
 };
 
 static const struct tuple_attrs ta_reply = {
 	ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV4_DST,
 	ATTR_REPL_IPV6_SRC, ATTR_REPL_IPV6_DST,
 	ATTR_REPL_PORT_SRC, ATTR_REPL_PORT_DST,
-	ATTR_REPL_ZONE, ATTR_REPL_COUNTER_PACKETS, ATTR_REPL_COUNTER_BYTES, 0
+	ATTR_REPL_ZONE, ATTR_REPL_COUNTER_PACKETS, ATTR_REPL_COUNTER_BYTES
 };
 
 static const struct tuple_attrs ta_master = {
 	ATTR_MASTER_IPV4_SRC, ATTR_MASTER_IPV4_DST,
 	ATTR_MASTER_IPV6_SRC, ATTR_MASTER_IPV6_DST,
 	ATTR_MASTER_PORT_SRC, ATTR_MASTER_PORT_DST,
-	-1, -1, -1, 0
+	-1, -1, -1
 };
 
 /*
@@ -271,31 +271,33 @@ encode_port(struct jw *w, const char *key, const struct nf_conntrack *ct,
 
 /*
  * Write one tuple as an object: addresses, then ports or ICMP fields,
- * then the direction's zone and counters.  icmp_reply carries the reply
- * direction's ICMP fields, which the library does not expose.
+ * then the direction's zone and counters.  A conntrack's ICMP fields come
+ * from icmp (read from the message, see decode.c); for the tuples inside
+ * an expectation (icmp NULL) the library's attributes serve.
  */
 static void
 encode_tuple(struct jw *w, const char *key, const struct nf_conntrack *ct,
-    uint8_t family, const struct tuple_attrs *ta,
-    const struct ev_icmp *icmp_reply)
+    uint8_t family, const struct tuple_attrs *ta, const struct ev_icmp *icmp)
 {
 	jw_obj_open(w, key);
 	encode_addr(w, "src", ct, family, ta->v4src, ta->v6src);
 	encode_addr(w, "dst", ct, family, ta->v4dst, ta->v6dst);
 	encode_port(w, "sport", ct, ta->sport);
 	encode_port(w, "dport", ct, ta->dport);
-	if (ta->icmp) {
+	if (icmp != NULL) {
+		if (icmp->set) {
+			jw_u64(w, "icmp_type", icmp->type);
+			if (icmp->has_code)
+				jw_u64(w, "icmp_code", icmp->code);
+			if (icmp->has_id)
+				jw_u64(w, "icmp_id", ntohs(icmp->id));
+		}
+	} else {
 		encode_u8(w, "icmp_type", ct, ATTR_ICMP_TYPE);
 		encode_u8(w, "icmp_code", ct, ATTR_ICMP_CODE);
 		if (nfct_attr_is_set(ct, ATTR_ICMP_ID) > 0)
 			jw_u64(w, "icmp_id",
 			    ntohs(nfct_get_attr_u16(ct, ATTR_ICMP_ID)));
-	} else if (icmp_reply != NULL && icmp_reply->set) {
-		jw_u64(w, "icmp_type", icmp_reply->type);
-		if (icmp_reply->has_code)
-			jw_u64(w, "icmp_code", icmp_reply->code);
-		if (icmp_reply->has_id)
-			jw_u64(w, "icmp_id", ntohs(icmp_reply->id));
 	}
 	encode_u64(w, "packets", ct, ta->packets);
 	encode_u64(w, "bytes", ct, ta->bytes);
@@ -407,7 +409,9 @@ static void
 encode_protoinfo(struct jw *w, const struct nf_conntrack *ct)
 {
 	if (nfct_attr_is_set(ct, ATTR_TCP_WSCALE_ORIG) > 0 ||
-	    nfct_attr_is_set(ct, ATTR_TCP_FLAGS_ORIG) > 0) {
+	    nfct_attr_is_set(ct, ATTR_TCP_WSCALE_REPL) > 0 ||
+	    nfct_attr_is_set(ct, ATTR_TCP_FLAGS_ORIG) > 0 ||
+	    nfct_attr_is_set(ct, ATTR_TCP_FLAGS_REPL) > 0) {
 		jw_obj_open(w, "tcp");
 		encode_u8(w, "wscale_orig", ct, ATTR_TCP_WSCALE_ORIG);
 		encode_u8(w, "wscale_reply", ct, ATTR_TCP_WSCALE_REPL);
@@ -466,12 +470,29 @@ encode_seqadj_dir(struct jw *w, const char *key, const struct nf_conntrack *ct,
 	jw_obj_close(w);
 }
 
+static const int seqadj_attrs[] = {
+	ATTR_ORIG_NAT_SEQ_CORRECTION_POS, ATTR_ORIG_NAT_SEQ_OFFSET_BEFORE,
+	ATTR_ORIG_NAT_SEQ_OFFSET_AFTER, ATTR_REPL_NAT_SEQ_CORRECTION_POS,
+	ATTR_REPL_NAT_SEQ_OFFSET_BEFORE, ATTR_REPL_NAT_SEQ_OFFSET_AFTER,
+};
+
+/* Tell whether any of n attributes is set. */
+static int
+encode_any_set(const struct nf_conntrack *ct, const int *attrs, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (nfct_attr_is_set(ct, attrs[i]) > 0)
+			return (1);
+	return (0);
+}
+
 /* Write the sequence adjustments and the SYN proxy state if present. */
 static void
 encode_seqadj_synproxy(struct jw *w, const struct nf_conntrack *ct)
 {
-	if (nfct_attr_is_set(ct, ATTR_ORIG_NAT_SEQ_CORRECTION_POS) > 0 ||
-	    nfct_attr_is_set(ct, ATTR_REPL_NAT_SEQ_CORRECTION_POS) > 0) {
+	if (encode_any_set(ct, seqadj_attrs, nitems(seqadj_attrs))) {
 		jw_obj_open(w, "seqadj");
 		encode_seqadj_dir(w, "orig", ct,
 		    ATTR_ORIG_NAT_SEQ_CORRECTION_POS,
@@ -513,6 +534,7 @@ encode_proto(struct jw *w, uint8_t family, int has_proto, uint8_t proto)
 static void
 encode_ct(struct encoder *e, struct jw *w, const struct event *ev)
 {
+	static const struct ev_icmp	 none;
 	const struct nf_conntrack	*ct = ev->ct;
 	char				 num[NAMES_NUMLEN];
 	uint8_t				 proto = 0;
@@ -524,12 +546,13 @@ encode_ct(struct encoder *e, struct jw *w, const struct event *ev)
 		proto = nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO);
 	encode_proto(w, ev->family, has_proto, proto);
 	if (encode_tuple_present(ct, &ta_orig))
-		encode_tuple(w, "orig", ct, ev->family, &ta_orig, NULL);
+		encode_tuple(w, "orig", ct, ev->family, &ta_orig,
+		    &ev->orig_icmp);
 	if (encode_tuple_present(ct, &ta_reply))
 		encode_tuple(w, "reply", ct, ev->family, &ta_reply,
 		    &ev->repl_icmp);
 	if (encode_tuple_present(ct, &ta_master))
-		encode_tuple(w, "master", ct, ev->family, &ta_master, NULL);
+		encode_tuple(w, "master", ct, ev->family, &ta_master, &none);
 
 	if (nfct_attr_is_set(ct, ATTR_TCP_STATE) > 0)
 		state = nfct_get_attr_u8(ct, ATTR_TCP_STATE);

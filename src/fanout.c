@@ -61,6 +61,7 @@ struct sub {
 	bool			 holding;	/* live events wait in held */
 	bool			 want_drain;
 	int			 failed;	/* 0, -errno or SUB_FAIL_SLOW */
+	bool			 told;		/* the owner heard of it */
 	unsigned int		 types;		/* EV_TYPE_BIT mask */
 	unsigned int		 kinds;		/* EV_KIND_BIT mask */
 	struct filter		*filter;	/* NULL: everything */
@@ -160,6 +161,9 @@ fanout_sub_fail(struct sub *s, int error)
 	if (s->failed != 0)
 		return;
 	s->failed = error;
+	/* Its pending range holds no reference: forget it now. */
+	s->pchunk = NULL;
+	s->plen = 0;
 	event_active(s->fo->reap, EV_TIMEOUT, 0);
 }
 
@@ -171,8 +175,10 @@ fanout_reap(evutil_socket_t fd, short what, void *arg)
 	struct sub	*s, *next;
 
 	TAILQ_FOREACH_SAFE(s, &fo->subs, entry, next) {
-		if (s->failed != 0)
+		if (s->failed != 0 && !s->told) {
+			s->told = true;
 			s->fail(s, s->failed, s->arg);
+		}
 	}
 }
 

@@ -91,6 +91,9 @@ static const struct optdef optdefs[] = {
 	{ "sub-policy", 0, OT_POLICY, O(sub_policy), "drop",
 	    "drop|disconnect", "what happens to a subscriber past its high "
 	    "watermark", 0, 0 },
+	{ "user", 0, OT_STRING, O(user), NULL, "USER",
+	    "user to run as once the sockets are open (capabilities are "
+	    "dropped in any case)", 0, 0 },
 	{ "debug", 'd', OT_COUNT, O(debug), NULL, NULL,
 	    "log debugging messages", 0, 0 },
 	{ "config", 'f', OT_SPECIAL, OPT_NONE, NULL, "FILE",
@@ -99,8 +102,6 @@ static const struct optdef optdefs[] = {
 	{ "check-config", 'n', OT_SPECIAL, OPT_NONE, NULL, NULL,
 	    "check the configuration, print \"configuration OK\" and exit",
 	    0, 0 },
-	{ "user", 0, OT_SPECIAL, OPT_NONE, NULL, "USER",
-	    "user to run as after startup (not implemented yet)", 0, 0 },
 	{ "version", 'V', OT_SPECIAL, OPT_NONE, NULL, NULL,
 	    "print the version and exit", 0, 0 },
 	{ "help", 'h', OT_SPECIAL, OPT_NONE, NULL, NULL,
