@@ -134,6 +134,7 @@ static const struct {
 	    EV_TYPE_EXPECT, EV_DESTROY },
 };
 
+/* Each message type and flag set gives its event type and kind. */
 START_TEST(test_kind)
 {
 	struct event	ev;
@@ -166,6 +167,7 @@ START_TEST(test_kind)
 }
 END_TEST
 
+/* IPv6 goes through; families other than IPv4 and IPv6 are refused. */
 START_TEST(test_family)
 {
 	static const uint8_t	 bad[] = { AF_UNSPEC, AF_UNIX, AF_BRIDGE,
@@ -198,6 +200,7 @@ START_TEST(test_family)
 }
 END_TEST
 
+/* Other subsystems and message types are not ours: -ENOMSG. */
 START_TEST(test_not_conntrack)
 {
 	static const struct {
@@ -237,6 +240,7 @@ START_TEST(test_not_conntrack)
 }
 END_TEST
 
+/* Messages too short for their headers are refused. */
 START_TEST(test_short)
 {
 	struct event	ev;
@@ -288,6 +292,10 @@ decode_check_v6(const struct nf_conntrack *ct, int attr, const char *text)
 	ck_assert_mem_eq(nfct_get_attr(ct, attr), &a, sizeof a);
 }
 
+/*
+ * Every conntrack attribute reaches the object, in host order where the
+ * library converts.
+ */
 START_TEST(test_ct_attrs)
 {
 	static const struct nlbuild_tuple tm = {
@@ -441,6 +449,7 @@ START_TEST(test_ct_attrs)
 }
 END_TEST
 
+/* IPv6 tuples, SCTP and DCCP details, one message after the other. */
 START_TEST(test_ct_attrs_v6_sctp_dccp)
 {
 	struct nlbuild_tuple	 t6 = {
@@ -462,8 +471,16 @@ START_TEST(test_ct_attrs_v6_sctp_dccp)
 	nlbuild_be32(&nb, CTA_PROTOINFO_SCTP_VTAG_REPLY, 0xfffffffe);
 	nlbuild_nest_end(&nb);
 	nlbuild_nest_end(&nb);
+	/* The old 32-bit counters. */
+	nlbuild_nest_start(&nb, CTA_COUNTERS_REPLY);
+	nlbuild_be32(&nb, CTA_COUNTERS32_PACKETS, 4000000000U);
+	nlbuild_be32(&nb, CTA_COUNTERS32_BYTES, 7);
+	nlbuild_nest_end(&nb);
 	ck_assert_int_eq(decode_nb(&ev), 0);
 	ck_assert_uint_eq(ev.kind, EV_UPDATE);
+	ck_assert_uint_eq(nfct_get_attr_u64(ev.ct, ATTR_REPL_COUNTER_PACKETS),
+	    4000000000U);
+	ck_assert_uint_eq(nfct_get_attr_u64(ev.ct, ATTR_REPL_COUNTER_BYTES), 7);
 	decode_check_v6(ev.ct, ATTR_ORIG_IPV6_SRC, "2001:db8::1");
 	decode_check_v6(ev.ct, ATTR_ORIG_IPV6_DST, "fe80::1:2:3:4");
 	decode_check_v6(ev.ct, ATTR_REPL_IPV6_SRC, "fe80::1:2:3:4");
@@ -484,7 +501,8 @@ START_TEST(test_ct_attrs_v6_sctp_dccp)
 	nlbuild_nest_start(&nb, CTA_PROTOINFO_DCCP);
 	nlbuild_u8(&nb, CTA_PROTOINFO_DCCP_STATE, 4);
 	nlbuild_u8(&nb, CTA_PROTOINFO_DCCP_ROLE, 1);
-	nlbuild_be64(&nb, CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ, 0x0000feedfacecafeULL);
+	nlbuild_be64(&nb, CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ,
+	    0x0000feedfacecafeULL);
 	nlbuild_nest_end(&nb);
 	nlbuild_nest_end(&nb);
 	ck_assert_int_eq(decode_nb(&ev), 0);
@@ -499,6 +517,7 @@ START_TEST(test_ct_attrs_v6_sctp_dccp)
 }
 END_TEST
 
+/* The reply tuple's ICMP fields, which only ev carries. */
 START_TEST(test_reply_icmp)
 {
 	struct nlbuild_tuple	 t = {
@@ -569,6 +588,7 @@ START_TEST(test_reply_icmp)
 }
 END_TEST
 
+/* Helper info: a pointer into the message and its length. */
 START_TEST(test_helper_info)
 {
 	static const unsigned char	 info[] = { 0x00, 0x01, 0xfe, 0xff,
@@ -611,6 +631,10 @@ START_TEST(test_helper_info)
 }
 END_TEST
 
+/*
+ * Every expectation attribute, the id in ev, and nothing left for the next
+ * one.
+ */
 START_TEST(test_exp)
 {
 	struct nlbuild_tuple		 t = t_orig;
@@ -935,6 +959,7 @@ decode_rule_build(const struct rule *r, const struct payload *p)
 		nlbuild_nest_end(&nb);
 }
 
+/* One policy rule: its good payload decodes, every bad one is refused. */
 START_TEST(test_policy)
 {
 	const struct rule	*r = &rules[_i];
@@ -1046,6 +1071,53 @@ START_TEST(test_bug_expnat_overflow)
 		    "which writes it past its table", type);
 		ck_assert_int_eq(decode_nb(&ev), -EINVAL);
 	}
+}
+END_TEST
+
+/*
+ * BUG (src/decode.c, decode_find): when an attribute comes twice,
+ * libnetfilter_conntrack keeps the last one (its tables are overwritten)
+ * but decode_reply_icmp and decode_helper_info take the first, so
+ * ev->repl_icmp and ev->helper_info describe another tuple or helper
+ * than the one in ev->ct ("reply" in the JSON mixes the two).  The kernel never repeats attributes; decode_validate should
+ * refuse such messages, or the lookups take the last one.
+ */
+START_TEST(test_bug_duplicates)
+{
+	struct nlbuild_tuple	 t = {
+		"10.1.1.2", "10.1.1.1", IPPROTO_ICMP, false, 0, 0,
+		true, 1, 1, 1, false, 0
+	};
+	struct event		 ev;
+	int			 r;
+
+	nlbuild_ct_new(&nb, AF_INET, true);
+	nlbuild_tuple(&nb, CTA_TUPLE_REPLY, AF_INET, &t);
+	t.src = "10.9.9.9";
+	t.icmp_type = 2;
+	t.icmp_code = 2;
+	t.icmp_id = 2;
+	nlbuild_tuple(&nb, CTA_TUPLE_REPLY, AF_INET, &t);
+	nlbuild_nest_start(&nb, CTA_HELP);
+	nlbuild_str(&nb, CTA_HELP_NAME, "first");
+	nlbuild_bytes(&nb, CTA_HELP_INFO, "\x01", 1);
+	nlbuild_nest_end(&nb);
+	nlbuild_nest_start(&nb, CTA_HELP);
+	nlbuild_str(&nb, CTA_HELP_NAME, "last");
+	nlbuild_bytes(&nb, CTA_HELP_INFO, "\x02\x02", 2);
+	nlbuild_nest_end(&nb);
+	r = decode_nb(&ev);
+	if (r == -EINVAL)
+		return;
+	ck_assert_int_eq(r, 0);
+	/* The library took the last reply tuple and the last helper... */
+	decode_check_v4(ev.ct, ATTR_REPL_IPV4_SRC, "10.9.9.9");
+	ck_assert_str_eq(nfct_get_attr(ev.ct, ATTR_HELPER_NAME), "last");
+	/* ...so must what the decoder adds. */
+	ck_assert_msg(ev.repl_icmp.type == 2, "reply ICMP type %u is from "
+	    "the other reply tuple", ev.repl_icmp.type);
+	ck_assert_uint_eq(ev.helper_info_len, 2);
+	ck_assert_mem_eq(ev.helper_info, "\x02\x02", 2);
 }
 END_TEST
 
@@ -1211,6 +1283,7 @@ decode_build_full(uint32_t mark)
 	nlbuild_nest_end(&nb);
 }
 
+/* One decoder, many messages: nothing of one shows up in the next. */
 START_TEST(test_reuse)
 {
 	struct event	ev;
@@ -1320,6 +1393,7 @@ make_decode_suite(void)
 	tcase_add_test(tc, test_unknown_types);
 	tcase_add_test(tc, test_bug_protoinfo_overflow);
 	tcase_add_test(tc, test_bug_expnat_overflow);
+	tcase_add_test(tc, test_bug_duplicates);
 	tcase_add_test(tc, test_truncated);
 	tcase_add_test(tc, test_reuse);
 	tcase_add_test(tc, test_reuse_no_leak);

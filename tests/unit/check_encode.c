@@ -351,7 +351,7 @@ put_labels(struct nlbuild *b, const unsigned int *bits, size_t n,
 	size_t		i;
 
 	memset(l, 0, sizeof l);
-	/* The kernel sends host-order longs: on little-endian, bit i of byte i/8. */
+	/* Host-order longs, as the kernel sends them (little-endian here). */
 	for (i = 0; i < n; i++)
 		l[bits[i] / 8] |= 1U << (bits[i] % 8);
 	nlbuild_bytes(b, CTA_LABELS, l, bytes);
@@ -515,7 +515,7 @@ fx_partial(struct nlbuild *b)
 	nlbuild_nest_end(b);
 }
 
-/* A TCP state without a name, all TCP flags in one direction, none in the other. */
+/* A TCP state without a name; all TCP flags one way, none the other. */
 static void
 fx_tcp_odd(struct nlbuild *b)
 {
@@ -899,7 +899,8 @@ static const struct fixture fixtures[] = {
 	    CT("update") "," TCP4_TUPLES ",\"helper\":\"abcdefghijklmno\"}",
 	    { NULL }, 0, T_DEF },
 	{ "esc_helper_cut", fx_esc_helper_cut,
-	    CT("update") "," TCP4_TUPLES ",\"helper\":\"abcdefghijklmn\\ufffd\"}",
+	    CT("update") "," TCP4_TUPLES ","
+	    "\"helper\":\"abcdefghijklmn\\ufffd\"}",
 	    { "\"helper\":\"abcdefghijklmn\xef\xbf\xbd\"" }, 0, T_DEF },
 	{ "esc_secctx", fx_esc_secctx,
 	    CT("update") "," TCP4_TUPLES ","
@@ -1129,12 +1130,14 @@ encode_check(const struct fixture *f)
 	buf_free(&out);
 }
 
+/* A fixture's text is exactly the object it expects. */
 START_TEST(test_fixture)
 {
 	encode_check(&fixtures[_i]);
 }
 END_TEST
 
+/* The BUG fixtures: see above each one. */
 START_TEST(test_bug_partial)
 {
 	encode_check(&bug_fixtures[_i]);
@@ -1159,12 +1162,14 @@ encode_equal(const struct fixture *f)
 	buf_free(&out);
 }
 
+/* The equality proof for one fixture. */
 START_TEST(test_equal)
 {
 	encode_equal(&fixtures[_i]);
 }
 END_TEST
 
+/* The equality proof for one BUG fixture. */
 START_TEST(test_equal_bug)
 {
 	encode_equal(&bug_fixtures[_i]);
@@ -1416,6 +1421,7 @@ jw_check_string(const unsigned char *s, size_t n)
 	buf_free(&doc);
 }
 
+/* Every byte alone, against the reference and jansson. */
 START_TEST(test_jw_escape_bytes)
 {
 	unsigned char	 c;
@@ -1436,8 +1442,8 @@ START_TEST(test_jw_escape_bytes)
 		ck_assert_ptr_nonnull(j);
 		if (i < 0x80) {
 			ck_assert_uint_eq(json_string_length(j), 1);
-			ck_assert_uint_eq((unsigned char)json_string_value(j)[0],
-			    c);
+			ck_assert_uint_eq(
+			    (unsigned char)json_string_value(j)[0], c);
 		} else
 			ck_assert_str_eq(json_string_value(j), "\xef\xbf\xbd");
 		json_decref(j);
@@ -1456,6 +1462,7 @@ START_TEST(test_jw_escape_bytes)
 }
 END_TEST
 
+/* Every two-byte sequence, against the reference and jansson. */
 START_TEST(test_jw_escape_pairs)
 {
 	unsigned char	s[4];
@@ -1479,6 +1486,10 @@ START_TEST(test_jw_escape_pairs)
 }
 END_TEST
 
+/*
+ * jw_utf8_len on the edges: overlongs, surrogates, past U+10FFFF, cut
+ * short.
+ */
 START_TEST(test_jw_utf8_edges)
 {
 	static const struct {
@@ -1579,11 +1590,17 @@ jw_rand(uint64_t *s)
 	return (*s);
 }
 
+/*
+ * Pseudo-random strings (fixed seed): text against the reference and
+ * jansson.
+ */
 START_TEST(test_jw_fuzz)
 {
 	static const uint32_t	 cps[] = { 0x7f, 0x80, 0x7ff, 0x800, 0xd7ff,
 				    0xe000, 0xfffd, 0xffff, 0x10000, 0x10ffff,
 				    0xe9, 0x20ac, 0x1f600 };
+	static const char	 specials[] =
+	    "\x00\x01\x08\x09\x0a\x0c\x0d\x1f\"\\\x7f";
 	unsigned char		 s[64];
 	uint64_t		 seed = 0x2545f4914f6cdd1dULL;
 	uint32_t		 cp;
@@ -1599,8 +1616,8 @@ START_TEST(test_jw_fuzz)
 				s[n++] = 0x20 + jw_rand(&seed) % 0x5f;
 				break;
 			case 2:		/* control, quote, backslash, DEL */
-				s[n++] = "\x00\x01\x08\x09\x0a\x0c\x0d\x1f\"\\\x7f"
-				    [jw_rand(&seed) % 11];
+				s[n++] = specials[jw_rand(&seed) %
+				    (sizeof specials - 1)];
 				break;
 			case 3:		/* any byte */
 				s[n++] = jw_rand(&seed) & 0xff;
@@ -1704,6 +1721,7 @@ START_TEST(test_jw_doc)
 }
 END_TEST
 
+/* Decimal formatting of the extremes. */
 START_TEST(test_jw_fmt_u64)
 {
 	static const struct {
@@ -1753,6 +1771,7 @@ START_TEST(test_jw_max_depth)
 }
 END_TEST
 
+/* Opening JW_MAXDEPTH containers aborts. */
 START_TEST(test_jw_too_deep)
 {
 	struct buf	b = { 0 };
@@ -1766,6 +1785,7 @@ START_TEST(test_jw_too_deep)
 }
 END_TEST
 
+/* Closing at the top level aborts. */
 START_TEST(test_jw_close_unopened)
 {
 	struct jw	w;

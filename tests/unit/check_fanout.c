@@ -307,6 +307,7 @@ wants_mask(const struct peer *p, const struct event *ev)
 	    (m->kinds & EV_KIND_BIT(ev->kind)) != 0);
 }
 
+/* Type and kind masks select the lines each subscriber gets. */
 START_TEST(test_fanout_match)
 {
 	static const struct want_mask	 m[] = {
@@ -369,6 +370,7 @@ wants_active(const struct peer *p, const struct event *ev)
 	return (fanout_sub_active(p->sub));
 }
 
+/* Inactive subscribers get nothing until made active again. */
 START_TEST(test_fanout_inactive)
 {
 	struct event	 ev = { 0 };

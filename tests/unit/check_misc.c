@@ -138,6 +138,7 @@ make_buf_suite(void)
 	return (s);
 }
 
+/* Address families, both ways. */
 START_TEST(test_names_family)
 {
 	ck_assert_str_eq(names_family(AF_INET), "ipv4");
@@ -152,6 +153,7 @@ START_TEST(test_names_family)
 }
 END_TEST
 
+/* Protocol names and numbers, both ways, for all 256 numbers. */
 START_TEST(test_names_proto)
 {
 	static const struct {
@@ -172,7 +174,8 @@ START_TEST(test_names_proto)
 
 	for (i = 0; i < nitems(named); i++) {
 		ck_assert_str_eq(names_proto(named[i].num, num), named[i].name);
-		ck_assert_int_eq(names_proto_parse(named[i].name), named[i].num);
+		ck_assert_int_eq(names_proto_parse(named[i].name),
+		    named[i].num);
 	}
 	ck_assert_int_eq(names_proto_parse("TCP"), IPPROTO_TCP);
 	ck_assert_int_eq(names_proto_parse("IcmpV6"), IPPROTO_ICMPV6);
@@ -193,7 +196,8 @@ START_TEST(test_names_proto)
 	ck_assert_int_eq(names_proto_parse("006"), 6);
 	ck_assert_int_eq(names_proto_parse("255"), 255);
 	for (i = 0; i < nitems(bad); i++)
-		ck_assert_msg(names_proto_parse(bad[i]) == -1, "\"%s\"", bad[i]);
+		ck_assert_msg(names_proto_parse(bad[i]) == -1, "\"%s\"",
+		    bad[i]);
 
 	ck_assert(names_proto_has_ports(IPPROTO_TCP));
 	ck_assert(names_proto_has_ports(IPPROTO_UDP));
@@ -211,6 +215,7 @@ START_TEST(test_names_proto)
 }
 END_TEST
 
+/* TCP, SCTP and DCCP states, both ways. */
 START_TEST(test_names_state)
 {
 	static const char *const tcp[] = { "NONE", "SYN_SENT", "SYN_RECV",
@@ -264,6 +269,7 @@ START_TEST(test_names_state)
 }
 END_TEST
 
+/* Status bits, TCP flags, expectation flags and DCCP roles. */
 START_TEST(test_names_bits)
 {
 	static const char *const status[] = { "EXPECTED", "SEEN_REPLY",
@@ -315,6 +321,7 @@ make_names_suite(void)
 	return (s);
 }
 
+/* Event type and kind names, both ways. */
 START_TEST(test_event_names)
 {
 	static const char *const types[] = { "ct", "expect" };
@@ -364,6 +371,10 @@ make_event_suite(void)
 	return (s);
 }
 
+/*
+ * Namespace names to paths; names that could escape /run/netns are
+ * refused.
+ */
 START_TEST(test_netns_resolve)
 {
 	static const char *const bad[] = { "", ".", "..", "../../etc",

@@ -29,7 +29,7 @@ struct nlbuild {
 	} u;
 };
 
-/* A tuple as the kernel sends it; NULL addresses and zero fields are left out. */
+/* A tuple as the kernel sends it; NULL addresses and unset parts left out. */
 struct nlbuild_tuple {
 	const char	*src;
 	const char	*dst;
@@ -56,10 +56,12 @@ void		 nlbuild_u8(struct nlbuild *, uint16_t, uint8_t);
 void		 nlbuild_be16(struct nlbuild *, uint16_t, uint16_t);
 void		 nlbuild_be32(struct nlbuild *, uint16_t, uint32_t);
 void		 nlbuild_be64(struct nlbuild *, uint16_t, uint64_t);
-void		 nlbuild_bytes(struct nlbuild *, uint16_t, const void *, size_t);
+void		 nlbuild_bytes(struct nlbuild *, uint16_t, const void *,
+		    size_t);
 void		 nlbuild_str(struct nlbuild *, uint16_t, const char *);
 void		 nlbuild_fill(struct nlbuild *, uint16_t, int, size_t);
-void		 nlbuild_addr(struct nlbuild *, uint16_t, uint8_t, const char *);
+void		 nlbuild_addr(struct nlbuild *, uint16_t, uint8_t,
+		    const char *);
 void		 nlbuild_nest_start(struct nlbuild *, uint16_t);
 void		 nlbuild_nest_end(struct nlbuild *);
 void		 nlbuild_raw(struct nlbuild *, const void *, size_t);
