@@ -1075,6 +1075,28 @@ START_TEST(test_bug_expnat_overflow)
 END_TEST
 
 /*
+ * BUG (src/decode.c, pol_ct): libnetfilter_conntrack 1.1.0 and later
+ * (configure accepts any version from 1.0.9) know CTA_TIMESTAMP_EVENT,
+ * type 27, and abort ("ABI breakage") unless it holds exactly 8 bytes.
+ * pol_ct is sized by the kernel headers it is built with; Debian 12's
+ * stop at CTA_STATUS_MASK (26), so type 27 is skipped as unknown and a
+ * wrong-sized one reaches the library.  It must be refused.
+ */
+START_TEST(test_bug_timestamp_event)
+{
+	struct event	ev;
+
+	decode_ct_base(true);
+	nlbuild_be64(&nb, 27, 1);
+	ck_assert_int_eq(decode_nb(&ev), 0);
+	decode_ct_base(true);
+	nlbuild_fill(&nb, 27, 0x41, 3);
+	ck_assert_msg(decode_validate(nb.nlh) == -EINVAL,
+	    "a 3-byte CTA_TIMESTAMP_EVENT (type 27) passes decode_validate");
+}
+END_TEST
+
+/*
  * BUG (src/decode.c, decode_find): when an attribute comes twice,
  * libnetfilter_conntrack keeps the last one (its tables are overwritten)
  * but decode_reply_icmp and decode_helper_info take the first, so
@@ -1393,6 +1415,7 @@ make_decode_suite(void)
 	tcase_add_test(tc, test_unknown_types);
 	tcase_add_test(tc, test_bug_protoinfo_overflow);
 	tcase_add_test(tc, test_bug_expnat_overflow);
+	tcase_add_test(tc, test_bug_timestamp_event);
 	tcase_add_test(tc, test_bug_duplicates);
 	tcase_add_test(tc, test_truncated);
 	tcase_add_test(tc, test_reuse);
