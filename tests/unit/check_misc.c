@@ -103,7 +103,7 @@ START_TEST(test_buf_broken)
 END_TEST
 
 /*
- * BUG (include/buf.h, buf_reserve): buf.h says that once the buffer is
+ * Regression test, was a bug (include/buf.h, buf_reserve): buf.h says that once the buffer is
  * broken "further appends are ignored", but buf_reserve() returns true
  * whenever the bytes fit in the current capacity without looking at
  * b->broken, so appends after a failed growth still land: the line holds

@@ -18,6 +18,8 @@ Suite	*make_buf_suite(void);
 Suite	*make_names_suite(void);
 Suite	*make_event_suite(void);
 Suite	*make_netns_suite(void);
+Suite	*make_filter_suite(void);
+Suite	*make_req_suite(void);
 
 json_t	*unit_json_load(const char *, size_t, bool *);
 json_t	*unit_json_reals(const json_t *);
