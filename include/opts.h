@@ -101,6 +101,9 @@ const struct optdef *opts_find(const char *);
 void	opts_free(struct options *);
 void	opts_usage(FILE *);
 int	opts_scan(int, char **, struct opts_cli *, opts_report_fn, void *);
+bool	opts_reloadable(const struct optdef *);
+bool	opts_differ(const struct options *, const struct options *,
+	    const struct optdef *);
 int	opts_load(const struct opts_cli *, struct options *, opts_report_fn,
 	    void *);
 

@@ -35,5 +35,6 @@ void		 resync_observe(void *, const struct event *);
 void		 resync_overrun(struct resync *);
 void		 resync_schedule(struct resync *);
 const struct resync_stats *resync_stats(struct resync *);
+void		 resync_set_opts(struct resync *, const struct resync_opts *);
 
 #endif

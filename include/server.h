@@ -42,6 +42,9 @@ struct server	*server_new(struct ctx *, unsigned int, size_t);
 void		 server_free(struct server *);
 int		 server_listen(struct server *, enum listener_kind,
 		     const struct listen_opts *, char *, size_t);
+int		 server_adopt(struct server *, enum listener_kind, int,
+		     char *, size_t);
+void		 server_set_limits(struct server *, unsigned int, size_t);
 void		 server_client_gone(struct server *);
 const struct server_stats *server_stats(const struct server *);
 

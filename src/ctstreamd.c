@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "ctx.h"
 #include "decode.h"
@@ -33,17 +34,21 @@
 #include "priv.h"
 #include "query.h"
 #include "resync.h"
+#include "sd.h"
 #include "server.h"
 #include "stream.h"
 
 #define CTSTREAMD_DRAIN_MS	2000
+#define CTSTREAMD_STATUS_SECS	5
 
 struct daemon {
 	struct options	 opt;
 	struct opts_cli	 cli;
 	struct ctx	 ctx;
 	struct sub	*out;
+	bool		 adopted[2];	/* by listener kind */
 	struct event	*sigs[3];
+	struct event	*status_ev;
 	int		 exit_status;
 };
 
@@ -162,15 +167,150 @@ daemon_stdout_fail(struct sub *s, int error, void *arg)
 	event_base_loopbreak(d->ctx.base);
 }
 
-/* SIGTERM, SIGINT: stop the loop.  SIGHUP: nothing to reload yet. */
+/* Make the one-line status for systemd. */
+static const char *
+daemon_status_line(struct daemon *d, char *buf, size_t len)
+{
+	const struct stream_stats	*ss = stream_stats(d->ctx.stream);
+	uint64_t			 ev = 0;
+	int				 t, k;
+
+	for (t = 0; t < EV_TYPE_MAX; t++)
+		for (k = 0; k < EV_KIND_MAX; k++)
+			ev += ss->events[t][k];
+	snprintf(buf, len, "%llu events, %u clients, %llu lost in %llu "
+	    "overruns", (unsigned long long)ev,
+	    server_stats(d->ctx.srv)->clients, (unsigned long long)ss->lost,
+	    (unsigned long long)ss->overruns);
+	return (buf);
+}
+
+/* Timer: refresh systemd's status line. */
+static void
+daemon_status(evutil_socket_t fd, short what, void *arg)
+{
+	char	buf[160];
+
+	sd_status(daemon_status_line(arg, buf, sizeof buf));
+}
+
+/* Reload: log a problem with the new settings. */
+static void
+report_log(void *arg, const char *msg)
+{
+	log_warnx("reload: %s", msg);
+}
+
+/* Reload: give every socket client the new watermarks. */
+static void
+daemon_reload_client(struct client *c, void *arg)
+{
+	fanout_sub_set_opts(client_sub(c), arg);
+}
+
+/*
+ * SIGHUP: build the settings again (file and command line) and apply
+ * what can change without a restart; an invalid file changes nothing.
+ */
+static void
+daemon_reload(struct daemon *d)
+{
+	struct options		 n;
+	struct kfilter		*kf = NULL;
+	const struct optdef	*def;
+	struct resync_opts	 ro;
+	struct group		*gr = NULL;
+	char			 err[KFILTER_ERRLEN];
+	int			 error;
+
+	sd_reloading();
+	log_info("reloading the configuration from %s", d->cli.config);
+	if (opts_load(&d->cli, &n, report_log, NULL) != 0 ||
+	    kfilter_parse(&kf, n.kernel_proto, n.kernel_src, n.kernel_dst,
+	    err, sizeof err) != 0 ||
+	    (n.admin_group != NULL && (gr = getgrnam(n.admin_group)) == NULL)) {
+		if (kf == NULL && err[0] != '\0')
+			log_warnx("reload: %s", err);
+		if (n.admin_group != NULL && gr == NULL)
+			log_warnx("reload: no group '%s'", n.admin_group);
+		log_warnx("reload failed: keeping the running configuration");
+		opts_free(&n);
+		sd_ready("reload failed, running configuration kept");
+		return;
+	}
+	for (def = opts_table(); def->name != NULL; def++)
+		if (def->type != OT_SPECIAL && !opts_reloadable(def) &&
+		    opts_differ(&d->opt, &n, def))
+			log_warnx("reload: %s changed: it takes effect at the "
+			    "next restart", def->name);
+
+	log_set_debug(n.debug);
+	d->ctx.subopts.hiwat = n.sub_hiwat;
+	d->ctx.subopts.lowat = n.sub_lowat;
+	d->ctx.subopts.policy = n.sub_policy;
+	client_foreach(daemon_reload_client, &d->ctx.subopts);
+	if (d->out != NULL)
+		fanout_sub_set_opts(d->out, &d->ctx.subopts);
+	server_set_limits(d->ctx.srv, (unsigned int)n.max_clients,
+	    n.max_line);
+	nlsrc_set_rcvbuf_max(d->ctx.src, (int)n.rcvbuf_max);
+	d->ctx.has_admin_gid = gr != NULL;
+	d->ctx.admin_gid = gr != NULL ? gr->gr_gid : 0;
+	if (d->ctx.resync != NULL) {
+		ro.delay_ms = (long long)n.resync_delay;
+		ro.interval_s = (long)n.resync_interval;
+		resync_set_opts(d->ctx.resync, &ro);
+	}
+	if (kf != NULL)
+		error = kfilter_attach(kf, nlsrc_fd(d->ctx.src));
+	else if (d->ctx.kf != NULL)
+		error = nfct_filter_detach(nlsrc_fd(d->ctx.src)) == -1 ?
+		    -errno : 0;
+	else
+		error = 0;
+	if (error != 0) {
+		errno = -error;
+		log_warn("reload: cannot change the kernel filter, keeping "
+		    "the old one");
+		kfilter_free(kf);
+	} else {
+		kfilter_free(d->ctx.kf);
+		d->ctx.kf = kf;
+	}
+	/* Only reloadable settings are taken over; the rest stays. */
+	for (def = opts_table(); def->name != NULL; def++) {
+		char	**pa, **pb, *t;
+
+		if (!opts_reloadable(def))
+			continue;
+		if (def->type == OT_STRING || def->type == OT_PATH ||
+		    def->type == OT_NETNS) {
+			pa = (char **)((char *)&d->opt + def->off);
+			pb = (char **)((char *)&n + def->off);
+			t = *pa;
+			*pa = *pb;
+			*pb = t;
+		} else
+			memcpy((char *)&d->opt + def->off, (char *)&n + def->off,
+			    def->type == OT_FLAG ? sizeof(bool) :
+			    def->type == OT_COUNT ? sizeof(int) :
+			    def->type == OT_POLICY ? sizeof(enum sub_policy) :
+			    sizeof(size_t));
+	}
+	opts_free(&n);
+	log_info("configuration reloaded");
+	daemon_status(-1, 0, d);
+	sd_ready("configuration reloaded");
+}
+
+/* SIGTERM, SIGINT: stop the loop.  SIGHUP: reload. */
 static void
 daemon_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon	*d = arg;
 
 	if (sig == SIGHUP) {
-		log_info("SIGHUP: there is no configuration to reload in this "
-		    "version, ignoring");
+		daemon_reload(d);
 		return;
 	}
 	log_info("signal %d received, exiting", (int)sig);
@@ -288,6 +428,38 @@ daemon_open_stdout(struct daemon *d)
 	}
 }
 
+/*
+ * Take the sockets systemd passed (ctstreamd.socket names them "events"
+ * and "control"); those are not bound again.
+ */
+static void
+daemon_adopt_sockets(struct daemon *d)
+{
+	struct sd_fd	fds[SD_MAXFDS];
+	char		err[256];
+	int		i, n, kind;
+
+	n = sd_listen(fds, SD_MAXFDS);
+	for (i = 0; i < n; i++) {
+		if (strcmp(fds[i].name, "events") == 0)
+			kind = LISTENER_EVENTS;
+		else if (strcmp(fds[i].name, "control") == 0)
+			kind = LISTENER_CONTROL;
+		else {
+			log_warnx("passed socket %d has an unknown name '%s' "
+			    "(expected events or control), closing it",
+			    fds[i].fd, fds[i].name);
+			close(fds[i].fd);
+			continue;
+		}
+		if (server_adopt(d->ctx.srv, kind, fds[i].fd, err,
+		    sizeof err) != 0)
+			fatalx("%s socket from systemd: %s", fds[i].name, err);
+		d->adopted[kind] = true;
+		log_info("using the %s socket passed by systemd", fds[i].name);
+	}
+}
+
 /* Listen on the events and control sockets. */
 static void
 daemon_open_sockets(struct daemon *d)
@@ -308,6 +480,7 @@ daemon_open_sockets(struct daemon *d)
 		d->ctx.has_admin_gid = true;
 		d->ctx.admin_gid = gr->gr_gid;
 	}
+	daemon_adopt_sockets(d);
 	lo.mode = o->socket_mode;
 	lo.uid = (uid_t)-1;
 	lo.gid = (gid_t)-1;
@@ -323,13 +496,13 @@ daemon_open_sockets(struct daemon *d)
 			fatalx("--socket-group: no group '%s'",
 			    o->socket_group);
 	}
-	if ((lo.path = o->events_socket) != NULL) {
+	if ((lo.path = o->events_socket) != NULL && !d->adopted[0]) {
 		if (server_listen(d->ctx.srv, LISTENER_EVENTS, &lo, err,
 		    sizeof err) != 0)
 			fatalx("events socket: %s", err);
 		log_info("listening for subscribers on %s", lo.path);
 	}
-	if ((lo.path = o->control_socket) != NULL) {
+	if ((lo.path = o->control_socket) != NULL && !d->adopted[1]) {
 		if (server_listen(d->ctx.srv, LISTENER_CONTROL, &lo, err,
 		    sizeof err) != 0)
 			fatalx("control socket: %s", err);
@@ -416,18 +589,34 @@ main(int argc, char **argv)
 	daemon_open_sockets(&d);
 	daemon_open_stdout(&d);
 	daemon_drop_privileges(&d);
+	if (sd_init(ctx->base) != 0)
+		fatalx("cannot set up the systemd watchdog");
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		d.sigs[i] = evsignal_new(ctx->base, sigs[i], daemon_signal, &d);
 		if (d.sigs[i] == NULL || evsignal_add(d.sigs[i], NULL) == -1)
 			fatalx("cannot install signal handlers");
 	}
 
+	{
+		struct timeval	tv = { CTSTREAMD_STATUS_SECS, 0 };
+		char		buf[160];
+
+		d.status_ev = event_new(ctx->base, -1, EV_PERSIST,
+		    daemon_status, &d);
+		if (d.status_ev == NULL || event_add(d.status_ev, &tv) == -1)
+			fatalx("out of memory");
+		sd_ready(daemon_status_line(&d, buf, sizeof buf));
+	}
+	log_info("ready");
 	if (event_base_dispatch(ctx->base) == -1)
 		fatalx("event loop failed");
+	sd_stopping();
 
 	daemon_drain(&d);
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		event_free(d.sigs[i]);
+	event_free(d.status_ev);
+	sd_free();
 	client_free_all();
 	resync_free(ctx->resync);
 	nlsrc_free(ctx->src);

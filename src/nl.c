@@ -382,6 +382,14 @@ nlsrc_fd(const struct nlsrc *s)
 	return (s->fd);
 }
 
+/* Change how far the receive buffer may grow (on reload). */
+void
+nlsrc_set_rcvbuf_max(struct nlsrc *s, int max)
+{
+	s->opts.rcvbuf_max = max < s->rcvbuf ? s->rcvbuf : max;
+	s->warned_max = false;
+}
+
 /* Tell whether the source is still catching up after an overrun. */
 bool
 nlsrc_congested(const struct nlsrc *s)

@@ -567,3 +567,61 @@ opts_load(const struct opts_cli *cli, struct options *o, opts_report_fn fn,
 	}
 	return (bad);
 }
+
+/* The settings a reload (SIGHUP) applies; the rest need a restart. */
+static const char *const opts_reload_names[] = {
+	"rcvbuf-max", "kernel-proto", "kernel-src", "kernel-dst",
+	"resync-delay", "resync-interval", "admin-group", "max-clients",
+	"max-line", "sub-hiwat", "sub-lowat", "sub-policy", "debug", NULL
+};
+
+/* Tell whether a reload applies a setting. */
+bool
+opts_reloadable(const struct optdef *d)
+{
+	size_t	i;
+
+	for (i = 0; opts_reload_names[i] != NULL; i++)
+		if (strcmp(opts_reload_names[i], d->name) == 0)
+			return (true);
+	return (false);
+}
+
+/* Tell whether two sets of settings differ in one setting. */
+bool
+opts_differ(const struct options *a, const struct options *b,
+    const struct optdef *d)
+{
+	const char	*pa = (const char *)a + d->off;
+	const char	*pb = (const char *)b + d->off;
+	const char	*sa, *sb;
+
+	switch (d->type) {
+	case OT_FLAG:
+		return (*(const bool *)pa != *(const bool *)pb);
+	case OT_COUNT:
+		return (*(const int *)pa != *(const int *)pb);
+	case OT_STRING:
+	case OT_PATH:
+	case OT_NETNS:
+		sa = *(char *const *)pa;
+		sb = *(char *const *)pb;
+		if (sa == NULL || sb == NULL)
+			return (sa != sb);
+		return (strcmp(sa, sb) != 0);
+	case OT_BYTES:
+	case OT_UINT:
+		return (*(const size_t *)pa != *(const size_t *)pb);
+	case OT_TYPES:
+	case OT_KINDS:
+		return (*(const unsigned int *)pa != *(const unsigned int *)pb);
+	case OT_MODE:
+		return (*(const mode_t *)pa != *(const mode_t *)pb);
+	case OT_POLICY:
+		return (*(const enum sub_policy *)pa !=
+		    *(const enum sub_policy *)pb);
+	case OT_SPECIAL:
+		break;
+	}
+	return (false);
+}

@@ -349,3 +349,18 @@ resync_stats(struct resync *r)
 	r->st.running = r->job != NULL;
 	return (&r->st);
 }
+
+/* Change the delay and the interval (on reload). */
+void
+resync_set_opts(struct resync *r, const struct resync_opts *opts)
+{
+	struct timeval	tv;
+
+	r->opts = *opts;
+	event_del(r->periodic);
+	if (opts->interval_s > 0) {
+		tv.tv_sec = opts->interval_s;
+		tv.tv_usec = 0;
+		event_add(r->periodic, &tv);
+	}
+}

@@ -17,6 +17,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -58,6 +59,8 @@ struct server {
 };
 
 static void	server_accept(evutil_socket_t, short, void *);
+static int	server_add(struct server *, enum listener_kind, int,
+		    const char *, bool, char *, size_t);
 
 /* Make a server for ctx with the given limits. */
 struct server *
@@ -166,7 +169,6 @@ server_listen(struct server *srv, enum listener_kind kind,
     const struct listen_opts *o, char *err, size_t errlen)
 {
 	struct sockaddr_un	 sun;
-	struct listener		*l;
 	mode_t			 old;
 	int			 fd, error;
 
@@ -214,34 +216,80 @@ server_listen(struct server *srv, enum listener_kind kind,
 		    strerror(errno));
 		goto fail;
 	}
-	if ((l = calloc(1, sizeof *l)) == NULL ||
-	    (l->path = strdup(o->path)) == NULL) {
-		free(l);
-		error = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	l->srv = srv;
-	l->kind = kind;
-	l->fd = fd;
-	l->unlink_on_exit = true;
-	l->ev = event_new(srv->ctx->base, fd, EV_READ | EV_PERSIST,
-	    server_accept, l);
-	l->backoff = evtimer_new(srv->ctx->base, server_accept, l);
-	if (l->ev == NULL || l->backoff == NULL ||
-	    event_add(l->ev, NULL) == -1) {
-		/* Freed with the server; the file goes then too. */
-		TAILQ_INSERT_TAIL(&srv->listeners, l, entry);
-		snprintf(err, errlen, "out of memory");
-		return (-ENOMEM);
-	}
-	TAILQ_INSERT_TAIL(&srv->listeners, l, entry);
-	return (0);
+	return (server_add(srv, kind, fd, o->path, true, err, errlen));
 
 fail:
 	close(fd);
 	unlink(o->path);
 	return (error);
+}
+
+/* Make a listener of a socket that is already bound and listening. */
+static int
+server_add(struct server *srv, enum listener_kind kind, int fd,
+    const char *path, bool owned, char *err, size_t errlen)
+{
+	struct listener	*l;
+
+	if ((l = calloc(1, sizeof *l)) == NULL ||
+	    (l->path = strdup(path)) == NULL) {
+		free(l);
+		snprintf(err, errlen, "out of memory");
+		return (-ENOMEM);
+	}
+	l->srv = srv;
+	l->kind = kind;
+	l->fd = fd;
+	l->unlink_on_exit = owned;
+	TAILQ_INSERT_TAIL(&srv->listeners, l, entry);
+	l->ev = event_new(srv->ctx->base, fd, EV_READ | EV_PERSIST,
+	    server_accept, l);
+	l->backoff = evtimer_new(srv->ctx->base, server_accept, l);
+	if (l->ev == NULL || l->backoff == NULL ||
+	    event_add(l->ev, NULL) == -1) {
+		/* Freed with the server. */
+		snprintf(err, errlen, "out of memory");
+		return (-ENOMEM);
+	}
+	return (0);
+}
+
+/*
+ * Take over a listening socket passed by the service manager (socket
+ * activation).  Its file is the manager's: it is left in place at exit.
+ */
+int
+server_adopt(struct server *srv, enum listener_kind kind, int fd, char *err,
+    size_t errlen)
+{
+	struct sockaddr_un	sun;
+	socklen_t		len = sizeof sun;
+	int			fl;
+
+	memset(&sun, 0, sizeof sun);
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) == -1 ||
+	    sun.sun_family != AF_UNIX) {
+		snprintf(err, errlen, "passed descriptor %d is not a Unix "
+		    "socket", fd);
+		return (-EINVAL);
+	}
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+		snprintf(err, errlen, "fcntl: %s", strerror(errno));
+		return (-errno);
+	}
+	return (server_add(srv, kind, fd, sun.sun_path[0] != '\0' ?
+	    sun.sun_path : "(passed socket)", false, err, errlen));
+}
+
+/* Change the client limits (existing clients keep their connection). */
+void
+server_set_limits(struct server *srv, unsigned int max_clients,
+    size_t max_line)
+{
+	srv->max_clients = max_clients;
+	srv->max_line = max_line;
 }
 
 /* Stop accepting for a while: we are out of descriptors. */
