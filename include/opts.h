@@ -76,6 +76,7 @@ struct optdef {
 };
 
 #define OPTS_ERRLEN	256
+#define OPTS_SOCKET_GROUP "ctstreamd"	/* used if it exists */
 #define OPTS_MAX	96	/* room for getopt_long's table */
 
 /* What the command line says about where the settings come from. */

@@ -484,18 +484,11 @@ daemon_open_sockets(struct daemon *d)
 	lo.mode = o->socket_mode;
 	lo.uid = (uid_t)-1;
 	lo.gid = (gid_t)-1;
-	if (o->socket_owner != NULL) {
-		if ((pw = getpwnam(o->socket_owner)) == NULL)
-			fatalx("--socket-owner: no user '%s'", o->socket_owner);
+	/* opts_load() checked that they exist. */
+	if (o->socket_owner != NULL && (pw = getpwnam(o->socket_owner)) != NULL)
 		lo.uid = pw->pw_uid;
-	}
-	if (o->socket_group != NULL) {
-		if ((gr = getgrnam(o->socket_group)) != NULL)
-			lo.gid = gr->gr_gid;
-		else if (strcmp(o->socket_group, "ctstreamd") != 0)
-			fatalx("--socket-group: no group '%s'",
-			    o->socket_group);
-	}
+	if (o->socket_group != NULL && (gr = getgrnam(o->socket_group)) != NULL)
+		lo.gid = gr->gr_gid;
 	if ((lo.path = o->events_socket) != NULL && !d->adopted[0]) {
 		if (server_listen(d->ctx.srv, LISTENER_EVENTS, &lo, err,
 		    sizeof err) != 0)

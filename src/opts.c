@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 
 #include "conf.h"
 #include "event.h"
@@ -77,7 +79,8 @@ static const struct optdef optdefs[] = {
 	    "permissions of the socket files", 0, 0 },
 	{ "socket-owner", 0, OT_STRING, O(socket_owner), NULL, "USER",
 	    "owner of the socket files (default: unchanged)", 0, 0 },
-	{ "socket-group", 0, OT_STRING, O(socket_group), "ctstreamd", "GROUP",
+	{ "socket-group", 0, OT_STRING, O(socket_group), OPTS_SOCKET_GROUP,
+	    "GROUP",
 	    "group of the socket files, if that group exists", 0, 0 },
 	{ "max-clients", 0, OT_UINT, O(max_clients), "1024", "N",
 	    "most clients at once", 1, 1000000 },
@@ -564,6 +567,27 @@ opts_load(const struct opts_cli *cli, struct options *o, opts_report_fn fn,
 		opts_report(fn, arg, "sub-lowat (%zu) must not exceed "
 		    "sub-hiwat (%zu)", o->sub_lowat, o->sub_hiwat);
 		return (OPTS_BAD_USAGE);
+	}
+	/* Users and groups must exist (the default socket group may not). */
+	if (o->user != NULL && getpwnam(o->user) == NULL) {
+		opts_report(fn, arg, "user: no user '%s'", o->user);
+		bad = OPTS_BAD_USAGE;
+	}
+	if (o->socket_owner != NULL && getpwnam(o->socket_owner) == NULL) {
+		opts_report(fn, arg, "socket-owner: no user '%s'",
+		    o->socket_owner);
+		bad = OPTS_BAD_USAGE;
+	}
+	if (o->admin_group != NULL && getgrnam(o->admin_group) == NULL) {
+		opts_report(fn, arg, "admin-group: no group '%s'",
+		    o->admin_group);
+		bad = OPTS_BAD_USAGE;
+	}
+	if (o->socket_group != NULL && getgrnam(o->socket_group) == NULL &&
+	    strcmp(o->socket_group, OPTS_SOCKET_GROUP) != 0) {
+		opts_report(fn, arg, "socket-group: no group '%s'",
+		    o->socket_group);
+		bad = OPTS_BAD_USAGE;
 	}
 	return (bad);
 }
