@@ -92,17 +92,23 @@ conf_report(struct conf_ctx *c)
 	}
 }
 
-/* inih reader: fgets that counts the lines it hands out. */
+/*
+ * inih reader: fgets that counts the lines it hands out and drops leading
+ * blanks, so that an indented line is a setting of its own and never
+ * inih's continuation of the previous value.
+ */
 static char *
 conf_reader(char *str, int num, void *stream)
 {
 	struct conf_ctx	*c = stream;
-	char		*r;
+	size_t		 skip;
 
-	r = fgets(str, num, c->f);
-	if (r != NULL)
-		c->line++;
-	return (r);
+	if (fgets(str, num, c->f) == NULL)
+		return (NULL);
+	c->line++;
+	if ((skip = strspn(str, " \t")) > 0)
+		memmove(str, str + skip, strlen(str + skip) + 1);
+	return (str);
 }
 
 /* Parse a boolean: yes/no, true/false, on/off, 1/0. */
@@ -146,6 +152,11 @@ conf_handler(void *user, const char *section, const char *name,
 		return (1);
 	}
 	c->seen[i] = c->line;
+	if (d->type == OT_COUNT && value[0] >= '0' && value[0] <= '9' &&
+	    value[1] == '\0') {
+		*(int *)((char *)c->o + d->off) = value[0] - '0';
+		return (1);
+	}
 	if (d->type == OT_FLAG || d->type == OT_COUNT) {
 		if ((b = conf_bool(value)) == -1) {
 			conf_error(c, c->line, "%s: '%s' is not yes or no",

@@ -20,6 +20,8 @@ Suite	*make_event_suite(void);
 Suite	*make_netns_suite(void);
 Suite	*make_filter_suite(void);
 Suite	*make_req_suite(void);
+Suite	*make_conf_suite(void);
+Suite	*make_track_suite(void);
 
 json_t	*unit_json_load(const char *, size_t, bool *);
 json_t	*unit_json_reals(const json_t *);

@@ -1,0 +1,272 @@
+/*
+ * check_conf.c - the configuration file and the settings table.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "conf.h"
+#include "opts.h"
+#include "unit.h"
+
+#define MAXMSGS	32
+
+/* The messages a load reported. */
+struct msgs {
+	char	m[MAXMSGS][640];
+	int	n;
+};
+
+/* Report callback: keep the message. */
+static void
+keep(void *arg, const char *msg)
+{
+	struct msgs	*ms = arg;
+
+	if (ms->n < MAXMSGS)
+		snprintf(ms->m[ms->n++], sizeof ms->m[0], "%s", msg);
+}
+
+/* Write text to a temporary file; returns its path (static buffer). */
+static const char *
+conf_file(const char *text)
+{
+	static char	 path[64];
+	FILE		*f;
+	int		 fd;
+
+	strcpy(path, "/tmp/ctsd-conf-XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+	return (path);
+}
+
+/* Load text as a configuration file into o; returns the error count. */
+static int
+load(const char *text, struct options *o, struct msgs *ms)
+{
+	char		 err[OPTS_ERRLEN];
+	const char	*path = conf_file(text);
+	int		 r;
+
+	memset(ms, 0, sizeof *ms);
+	ck_assert_int_eq(opts_defaults(o, err, sizeof err), 0);
+	r = conf_load(path, o, keep, ms);
+	unlink(path);
+	return (r);
+}
+
+/* Tell whether some message contains both a and b. */
+static bool
+said(const struct msgs *ms, const char *a, const char *b)
+{
+	int	i;
+
+	for (i = 0; i < ms->n; i++)
+		if (strstr(ms->m[i], a) != NULL && strstr(ms->m[i], b) != NULL)
+			return (true);
+	return (false);
+}
+
+START_TEST(test_good_file)
+{
+	struct options	o;
+	struct msgs	ms;
+
+	ck_assert_int_eq(load(
+	    "# a comment\n"
+	    "; another\n"
+	    "\n"
+	    "stdout = yes\n"
+	    "events = new, destroy\n"
+	    "  sub-hiwat   =   8M\n"
+	    "sub-policy=disconnect\n"
+	    "events-socket = none\n"
+	    "socket-mode = 0640\n"
+	    "debug = 2\n"
+	    "enable-acct = off\n", &o, &ms), 1);
+	/* "events = new, destroy": the space makes " destroy" unknown */
+	ck_assert(said(&ms, ":5: ", "events: unknown value ' destroy'"));
+	opts_free(&o);
+
+	ck_assert_int_eq(load(
+	    "stdout = yes\n"
+	    "events = new,destroy\n"
+	    "  sub-hiwat   =   8M\n"
+	    "sub-policy=disconnect\n"
+	    "events-socket = none\n"
+	    "socket-mode = 0640\n"
+	    "debug = yes\n"
+	    "enable-acct = off\n", &o, &ms), 0);
+	ck_assert(o.to_stdout);
+	ck_assert_uint_eq(o.kinds, EV_KIND_BIT(EV_NEW) | EV_KIND_BIT(EV_DESTROY));
+	ck_assert_uint_eq(o.sub_hiwat, 8U << 20);
+	ck_assert_int_eq(o.sub_policy, SUB_DISCONNECT);
+	ck_assert_ptr_null(o.events_socket);
+	ck_assert_uint_eq(o.socket_mode, 0640);
+	ck_assert_int_eq(o.debug, 1);	/* "yes" */
+	ck_assert(!o.enable_acct);
+	/* defaults stay where the file says nothing */
+	ck_assert_str_eq(o.control_socket, "/run/ctstreamd/control.sock");
+	ck_assert_uint_eq(o.rcvbuf, 8U << 20);
+	opts_free(&o);
+}
+END_TEST
+
+START_TEST(test_every_error)
+{
+	struct options	o;
+	struct msgs	ms;
+
+	ck_assert_int_eq(load(
+	    "bogus = 1\n"			/* 1: unknown key */
+	    "sub-hiwat = 4M\n"			/* 2 */
+	    "sub-hiwat = 5M\n"			/* 3: duplicate */
+	    "rcvbuf = lots\n"			/* 4: bad size */
+	    "rcvbuf-max = 1\n"			/* 5: out of range */
+	    "stdout = maybe\n"			/* 6: bad boolean */
+	    "events-socket = relative/path\n"	/* 7: not absolute */
+	    "sub-policy = sometimes\n"		/* 8: bad policy */
+	    "socket-mode = 999\n"		/* 9: not octal */
+	    "netns = ../../etc\n"		/* 10: bad name */
+	    "types = ct,flows\n"		/* 11: unknown type */
+	    "help = yes\n"			/* 12: not a key */
+	    "this is not a setting\n"		/* 13: syntax */
+	    "[section]\n"			/* 14 */
+	    "max-clients = 5\n",		/* 15: in a section */
+	    &o, &ms), 13);
+	ck_assert(said(&ms, ":1: ", "unknown key 'bogus'"));
+	ck_assert(said(&ms, ":3: ", "duplicate key 'sub-hiwat' (first on "
+	    "line 2)"));
+	ck_assert(said(&ms, ":4: ", "rcvbuf: 'lots' is not a size"));
+	ck_assert(said(&ms, ":5: ", "rcvbuf-max: 1 out of range"));
+	ck_assert(said(&ms, ":6: ", "stdout: 'maybe' is not yes or no"));
+	ck_assert(said(&ms, ":7: ", "not an absolute path"));
+	ck_assert(said(&ms, ":8: ", "'sometimes' is not drop or disconnect"));
+	ck_assert(said(&ms, ":9: ", "'999' is not an octal mode"));
+	ck_assert(said(&ms, ":10: ", "invalid namespace '../../etc'"));
+	ck_assert(said(&ms, ":11: ", "types: unknown value 'flows'"));
+	ck_assert(said(&ms, ":12: ", "unknown key 'help'"));
+	ck_assert(said(&ms, ":13: ", "syntax error"));
+	ck_assert(said(&ms, ":15: ", "sections are not used ([section]"));
+	/* reported in line order */
+	ck_assert(strstr(ms.m[0], ":1: ") != NULL);
+	ck_assert(strstr(ms.m[ms.n - 1], ":15: ") != NULL);
+	opts_free(&o);
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+	struct options	o;
+	struct msgs	ms;
+	char		err[OPTS_ERRLEN];
+
+	memset(&ms, 0, sizeof ms);
+	opts_defaults(&o, err, sizeof err);
+	ck_assert_int_lt(conf_load("/nonexistent/ctstreamd.conf", &o, keep,
+	    &ms), 0);
+	opts_free(&o);
+}
+END_TEST
+
+/* Run opts_load with a command line and a file; returns its result. */
+static int
+load_cli(const char *text, char **argv, int argc, struct options *o,
+    struct msgs *ms)
+{
+	struct opts_cli	 cli;
+	const char	*path = conf_file(text);
+	int		 r;
+
+	memset(ms, 0, sizeof *ms);
+	ck_assert_int_eq(opts_scan(argc, argv, &cli, keep, ms), 0);
+	cli.config = path;
+	cli.config_given = true;
+	r = opts_load(&cli, o, keep, ms);
+	unlink(path);
+	return (r);
+}
+
+START_TEST(test_command_line_wins)
+{
+	struct options	 o;
+	struct msgs	 ms;
+	char		*argv[] = { "ctstreamd", "--sub-hiwat", "16M",
+			    "--stdout", NULL };
+
+	ck_assert_int_eq(load_cli("sub-hiwat = 2M\nsub-lowat = 1M\n"
+	    "events-socket = none\ncontrol-socket = none\n", argv, 4, &o,
+	    &ms), 0);
+	ck_assert_uint_eq(o.sub_hiwat, 16U << 20);
+	ck_assert_uint_eq(o.sub_lowat, 1U << 20);
+	ck_assert(o.to_stdout);
+	opts_free(&o);
+
+	/* a bad file is a configuration error, a bad combination a usage one */
+	ck_assert_int_eq(load_cli("sub-hiwat = x\n", argv, 4, &o, &ms),
+	    OPTS_BAD_CONFIG);
+	opts_free(&o);
+	ck_assert_int_eq(load_cli("sub-lowat = 32M\n", argv, 4, &o, &ms),
+	    OPTS_BAD_USAGE);
+	ck_assert(said(&ms, "sub-lowat", "must not exceed"));
+	opts_free(&o);
+	ck_assert_int_eq(load_cli("user = no-such-user-here\n", argv, 4, &o,
+	    &ms), OPTS_BAD_USAGE);
+	ck_assert(said(&ms, "user", "no user 'no-such-user-here'"));
+	opts_free(&o);
+	ck_assert_int_eq(load_cli("events-socket = none\ncontrol-socket = "
+	    "none\n", (char *[]){ "ctstreamd", NULL }, 1, &o, &ms),
+	    OPTS_BAD_USAGE);
+	ck_assert(said(&ms, "nothing to do", "--stdout"));
+	opts_free(&o);
+}
+END_TEST
+
+START_TEST(test_reloadable_and_differ)
+{
+	struct options		 a, b;
+	char			 err[OPTS_ERRLEN];
+	const struct optdef	*d;
+
+	opts_defaults(&a, err, sizeof err);
+	opts_defaults(&b, err, sizeof err);
+	for (d = opts_table(); d->name != NULL; d++)
+		if (d->type != OT_SPECIAL)
+			ck_assert_msg(!opts_differ(&a, &b, d), "%s", d->name);
+	ck_assert_int_eq(opts_set(&b, opts_find("sub-hiwat"), "1M", err,
+	    sizeof err), 0);
+	ck_assert(opts_differ(&a, &b, opts_find("sub-hiwat")));
+	ck_assert(opts_reloadable(opts_find("sub-hiwat")));
+	ck_assert_int_eq(opts_set(&b, opts_find("events-socket"), "/x/y",
+	    err, sizeof err), 0);
+	ck_assert(opts_differ(&a, &b, opts_find("events-socket")));
+	ck_assert(!opts_reloadable(opts_find("events-socket")));
+	ck_assert(!opts_reloadable(opts_find("netns")));
+	opts_free(&a);
+	opts_free(&b);
+}
+END_TEST
+
+Suite *
+make_conf_suite(void)
+{
+	Suite	*s = suite_create("conf");
+	TCase	*tc = tcase_create("conf");
+
+	tcase_add_test(tc, test_good_file);
+	tcase_add_test(tc, test_every_error);
+	tcase_add_test(tc, test_missing_file);
+	tcase_add_test(tc, test_command_line_wins);
+	tcase_add_test(tc, test_reloadable_and_differ);
+	suite_add_tcase(s, tc);
+	return (s);
+}
