@@ -18,12 +18,15 @@
 
 struct client;
 struct cmd_req;
+struct mon;
 struct filter;
 struct nlmsghdr;
 struct qjob;
 
 struct cmdq {
 	struct client		*c;
+	struct mon		*mon;		/* the namespace asked about */
+	bool			 all;		/* dump: then every next one */
 	json_t			*id;		/* the request's id, or NULL */
 	const char		*what;		/* command name, for errors */
 	struct filter		*filter;
@@ -59,6 +62,8 @@ int		 cmdq_decode(struct cmdq *, const struct nlmsghdr *, int,
 int		 cmdq_find_id(struct cmdq *);
 int		 cmdq_filter(struct client *, struct cmd_req *,
 		     struct filter **);
+int		 cmdq_mon(struct client *, struct cmd_req *, bool,
+		     struct mon **);
 void		 cmdq_dump_request(const struct filter *, enum qtable,
 		     struct qdump *);
 

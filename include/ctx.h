@@ -9,8 +9,8 @@
 #include <time.h>
 #include <sys/types.h>
 
-#include "diag.h"
 #include "fanout.h"
+#include "mon.h"
 
 struct event_base;
 struct fanout;
@@ -29,14 +29,12 @@ struct ctx {
 	struct stream		*stream;
 	struct encoder		*enc;
 	struct decoder		*qdec;		/* for answers to queries */
-	struct query		*query;
 	struct server		*srv;
-	struct nlsrc		*src;
-	struct resync		*resync;	/* NULL with --no-track */
+	struct mons		 mons;		/* the monitored namespaces */
+	unsigned int		 nmons;
+	bool			 multi;		/* lines carry "netns" */
 	struct kfilter		*kf;		/* NULL: none */
 	struct sub		*stdout_sub;	/* NULL without --stdout */
-	const char		*nsname;	/* label of the namespace */
-	struct diag		 diag;		/* found at startup */
 	bool			 has_admin_gid;
 	gid_t			 admin_gid;	/* may change the table */
 	unsigned int		 types;		/* what the daemon receives */

@@ -65,7 +65,8 @@ struct event {
 	uint64_t		 event_time;	/* CTA_TIMESTAMP_EVENT, ns */
 	struct nf_conntrack	*ct;		/* type == EV_TYPE_CT */
 	struct nf_expect	*exp;		/* type == EV_TYPE_EXPECT */
-	const char		*netns;		/* NULL when one namespace */
+	const char		*netns;		/* the namespace it came from */
+	bool			 show_netns;	/* write it: several are watched */
 	uint64_t		 seq;		/* set when encoded */
 	struct timespec		 time;		/* when it was received */
 };

@@ -17,8 +17,7 @@
 
 struct options {
 	bool		 to_stdout;
-	char		*netns;
-	char		 netns_path[PATH_MAX];
+	char		*netns;			/* comma list, NULL: ours */
 	unsigned int	 types;
 	unsigned int	 kinds;
 	int		 debug;

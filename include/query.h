@@ -60,5 +60,6 @@ void		 query_job_pause(struct qjob *, bool);
 void		 query_job_cancel(struct qjob *);
 const struct query_stats *query_stats(const struct query *);
 const char	*query_name(const struct query *);
+void		 query_allow_privsep(const struct query *);
 
 #endif

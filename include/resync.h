@@ -10,6 +10,7 @@
 
 struct ctx;
 struct event;
+struct mon;
 struct resync;
 
 struct resync_opts {
@@ -29,7 +30,8 @@ struct resync_stats {
 	bool		running;
 };
 
-struct resync	*resync_new(struct ctx *, const struct resync_opts *);
+struct resync	*resync_new(struct ctx *, struct mon *,
+		     const struct resync_opts *);
 void		 resync_free(struct resync *);
 void		 resync_observe(void *, const struct event *);
 void		 resync_overrun(struct resync *);

@@ -4,6 +4,7 @@
 #ifndef CTSTREAMD_STREAM_H
 #define CTSTREAMD_STREAM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -26,13 +27,12 @@ struct stream;
 
 struct stream	*stream_new(struct fanout *, struct encoder *);
 void		 stream_free(struct stream *);
-void		 stream_msg(struct stream *, const char *,
-		     const struct nlmsghdr *, const struct timespec *);
+void		 stream_msg(struct stream *, const char *, bool,
+		     const struct nlmsghdr *, const struct timespec *,
+		     void (*)(void *, const struct event *), void *);
 void		 stream_overrun(struct stream *, const char *, uint64_t);
 void		 stream_flush(struct stream *);
 void		 stream_publish(struct stream *, struct event *);
-void		 stream_set_observer(struct stream *,
-		     void (*)(void *, const struct event *), void *);
 int		 stream_encode(struct stream *, struct event *, struct buf *);
 const struct stream_stats *stream_stats(const struct stream *);
 

@@ -77,7 +77,7 @@ static const struct qjob_ops change_ops = { change_msg, change_done };
 static void
 admin_send(struct cmdq *q, const char *buf)
 {
-	cmdq_start(q, query_request(client_ctx(q->c)->query,
+	cmdq_start(q, query_request(q->mon->query,
 	    (const struct nlmsghdr *)buf, &change_ops, q));
 }
 
@@ -165,10 +165,12 @@ cmd_delete(struct client *c, struct cmd_req *req)
 	struct req_exp	 re;
 	struct req_ct	 rc;
 	struct cmdq	*q;
+	struct mon	*m;
 	enum qtable	 t;
 	bool		 by_id = false;
 
-	if (admin_type(c, req, "type", &t) == -1)
+	if (admin_type(c, req, "type", &t) == -1 ||
+	    cmdq_mon(c, req, false, &m) == -1)
 		return (0);
 	if (t == QT_EXP) {
 		if (req_parse_exp(req->root, &re, false, err, sizeof err)) {
@@ -180,6 +182,7 @@ cmd_delete(struct client *c, struct cmd_req *req)
 		return (0);
 	if ((q = cmdq_new(c, req)) == NULL)
 		return (-1);
+	q->mon = m;
 	q->what = "delete";
 	admin_log(c, req);
 	if (t == QT_EXP) {
@@ -206,9 +209,11 @@ cmd_update(struct client *c, struct cmd_req *req)
 	char		 buf[REQ_BUFLEN];
 	struct req_ct	 rc;
 	struct cmdq	*q;
+	struct mon	*m;
 	bool		 by_id;
 
-	if (admin_parse_ct(c, req, &rc, &by_id) == -1)
+	if (cmdq_mon(c, req, false, &m) == -1 ||
+	    admin_parse_ct(c, req, &rc, &by_id) == -1)
 		return (0);
 	if (!rc.has_mark && !rc.has_labels) {
 		client_reply_error(c, req->id, "bad_request", "update: give "
@@ -217,6 +222,7 @@ cmd_update(struct client *c, struct cmd_req *req)
 	}
 	if ((q = cmdq_new(c, req)) == NULL)
 		return (-1);
+	q->mon = m;
 	q->what = "update";
 	q->rc = rc;
 	admin_log(c, req);
@@ -260,7 +266,7 @@ flush_next(struct cmdq *q)
 	if (q->reqoff < q->reqs.len) {
 		nlh = (const struct nlmsghdr *)(q->reqs.data + q->reqoff);
 		q->reqoff += NLMSG_ALIGN(nlh->nlmsg_len);
-		cmdq_start(q, query_request(client_ctx(q->c)->query, nlh,
+		cmdq_start(q, query_request(q->mon->query, nlh,
 		    &flush_del_ops, q));
 		return;
 	}
@@ -348,10 +354,12 @@ cmd_flush(struct client *c, struct cmd_req *req)
 	struct filter	*f;
 	struct qdump	 d;
 	struct cmdq	*q;
+	struct mon	*m;
 	enum qtable	 t;
 	json_t		*all = json_object_get(req->root, "all");
 
-	if (admin_type(c, req, "table", &t) == -1)
+	if (admin_type(c, req, "table", &t) == -1 ||
+	    cmdq_mon(c, req, false, &m) == -1)
 		return (0);
 	if (all != NULL && !json_is_boolean(all)) {
 		client_reply_error(c, req->id, "bad_request", "all: must be "
@@ -376,6 +384,7 @@ cmd_flush(struct client *c, struct cmd_req *req)
 		filter_free(f);
 		return (-1);
 	}
+	q->mon = m;
 	q->what = "flush";
 	q->filter = f;
 	q->table = t;
@@ -386,8 +395,7 @@ cmd_flush(struct client *c, struct cmd_req *req)
 		return (0);
 	}
 	cmdq_dump_request(f, t, &d);
-	cmdq_start(q, query_dump(client_ctx(c)->query, &d, &flush_dump_ops,
-	    q));
+	cmdq_start(q, query_dump(q->mon->query, &d, &flush_dump_ops, q));
 	return (0);
 }
 
@@ -399,9 +407,11 @@ cmd_create(struct client *c, struct cmd_req *req)
 	struct req_ct	 rc;
 	struct req_exp	 re;
 	struct cmdq	*q;
+	struct mon	*m;
 	enum qtable	 t;
 
-	if (admin_type(c, req, "type", &t) == -1)
+	if (admin_type(c, req, "type", &t) == -1 ||
+	    cmdq_mon(c, req, false, &m) == -1)
 		return (0);
 	if (t == QT_CT) {
 		if (req_parse_ct(req->root, &rc, true, err, sizeof err) != 0) {
@@ -425,6 +435,7 @@ cmd_create(struct client *c, struct cmd_req *req)
 	}
 	if ((q = cmdq_new(c, req)) == NULL)
 		return (-1);
+	q->mon = m;
 	q->what = "create";
 	admin_log(c, req);
 	admin_send(q, buf);
@@ -432,13 +443,14 @@ cmd_create(struct client *c, struct cmd_req *req)
 }
 
 static const char *const delete_members[] = { "type", "tuple", "dir", "zone",
-    "ct_id", "exp_id", NULL };
+    "ct_id", "exp_id", "netns", NULL };
 static const char *const update_members[] = { "tuple", "dir", "zone",
-    "ct_id", "mark", "labels", NULL };
-static const char *const flush_members[] = { "table", "filter", "all", NULL };
+    "ct_id", "mark", "labels", "netns", NULL };
+static const char *const flush_members[] = { "table", "filter", "all",
+    "netns", NULL };
 static const char *const create_members[] = { "type", "tuple", "reply",
     "master", "mask", "zone", "timeout", "mark", "labels", "status", "state",
-    "helper", "flags", "class", NULL };
+    "helper", "flags", "class", "netns", NULL };
 
 const struct cmd_entry cmd_delete_entry = {
 	"delete", CMD_CONTROL | CMD_PRIV, "delete one entry",

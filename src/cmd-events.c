@@ -3,7 +3,8 @@
  *
  * subscribe replaces the client's filter and, with "snapshot":true, sends
  * the current table first: the client's live events are held back (they
- * count against its watermarks), both tables are dumped and every entry
+ * count against its watermarks), both tables of every monitored
+ * namespace are dumped, one after the other, and every entry
  * that passes the filter is sent as an "event":"snapshot" line, then
  *   {"type":"sync","entries":N,"time":"..."}
  * and then the held events and the live stream.  Since the events are
@@ -35,6 +36,7 @@
 /* A snapshot being sent to one client. */
 struct snap {
 	struct client	*c;
+	struct mon	*mon;		/* the namespace being dumped */
 	enum qtable	 table;
 	bool		 want_ct, want_exp;
 	unsigned long	 entries;
@@ -58,9 +60,9 @@ snap_free(void *arg)
 	free(sn);
 }
 
-/* Start dumping one table for a snapshot. */
+/* Start dumping one table of one namespace for a snapshot. */
 static int
-snap_start(struct snap *sn, enum qtable table)
+snap_start(struct snap *sn, struct mon *m, enum qtable table)
 {
 	struct qdump	 d;
 	struct qjob	*j;
@@ -68,7 +70,8 @@ snap_start(struct snap *sn, enum qtable table)
 	memset(&d, 0, sizeof d);
 	d.table = table;
 	sn->table = table;
-	j = query_dump(client_ctx(sn->c)->query, &d, &snap_ops, sn);
+	sn->mon = m;
+	j = query_dump(m->query, &d, &snap_ops, sn);
 	if (j == NULL)
 		return (-ENOMEM);
 	client_set_job(sn->c, j);
@@ -88,6 +91,8 @@ snap_msg(void *arg, const struct nlmsghdr *nlh)
 	if (decode_msg(ctx->qdec, nlh, &ev) != 0)
 		return;
 	ev.kind = EV_SNAPSHOT;
+	ev.netns = sn->mon->name;
+	ev.show_netns = ctx->multi;
 	clock_gettime(CLOCK_REALTIME, &ev.time);
 	filter_view(&ev, &view);
 	if (!kfilter_match(ctx->kf, &view) ||
@@ -107,6 +112,7 @@ snap_done(void *arg, int error)
 {
 	struct snap	*sn = arg;
 	struct client	*c = sn->c;
+	struct mon	*m;
 	struct timespec	 now;
 	char		 t[ENCODE_TIMELEN];
 	json_t		*sync;
@@ -114,7 +120,10 @@ snap_done(void *arg, int error)
 
 	client_set_job(c, NULL);
 	if (error == 0 && sn->table == QT_CT && sn->want_exp &&
-	    snap_start(sn, QT_EXP) == 0)
+	    snap_start(sn, sn->mon, QT_EXP) == 0)
+		return;
+	if (error == 0 && (m = TAILQ_NEXT(sn->mon, entry)) != NULL &&
+	    snap_start(sn, m, sn->want_ct ? QT_CT : QT_EXP) == 0)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	encode_time(t, now.tv_sec, now.tv_nsec / 1000, 6);
@@ -185,7 +194,8 @@ cmd_subscribe(struct client *c, struct cmd_req *req)
 	sn->want_exp = (types & EV_TYPE_BIT(EV_TYPE_EXPECT)) != 0;
 	client_set_cmdstate(c, sn, snap_free);
 	fanout_sub_hold(client_sub(c));
-	if (snap_start(sn, sn->want_ct ? QT_CT : QT_EXP) != 0) {
+	if (snap_start(sn, TAILQ_FIRST(&ctx->mons), sn->want_ct ? QT_CT :
+	    QT_EXP) != 0) {
 		snap_done(sn, -ENOMEM);
 		return (0);
 	}

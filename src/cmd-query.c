@@ -131,6 +131,48 @@ cmdq_decode(struct cmdq *q, const struct nlmsghdr *nlh, int kind,
 	return (0);
 }
 
+/*
+ * Find the namespace a request names with "netns".  Without one: the only
+ * namespace, or, when several are monitored, NULL if all_ok (meaning every
+ * one) and an error otherwise.  Returns -1 after answering.
+ */
+int
+cmdq_mon(struct client *c, struct cmd_req *req, bool all_ok, struct mon **mp)
+{
+	struct ctx	*ctx = client_ctx(c);
+	json_t		*v = json_object_get(req->root, "netns");
+
+	*mp = NULL;
+	if (v != NULL) {
+		if (!json_is_string(v)) {
+			client_reply_error(c, req->id, "bad_request", "netns: "
+			    "must be a namespace name");
+			return (-1);
+		}
+		if ((*mp = mon_find(ctx, json_string_value(v))) == NULL) {
+			client_reply_error(c, req->id, "not_found", "netns: "
+			    "'%.64s' is not monitored", json_string_value(v));
+			return (-1);
+		}
+		return (0);
+	}
+	if (ctx->nmons == 1 || all_ok) {
+		*mp = ctx->nmons == 1 ? TAILQ_FIRST(&ctx->mons) : NULL;
+		return (0);
+	}
+	client_reply_error(c, req->id, "bad_request", "netns: required, %u "
+	    "namespaces are monitored", ctx->nmons);
+	return (-1);
+}
+
+/* Stamp an event with the namespace of q, as the stream does. */
+static void
+cmdq_stamp(struct cmdq *q, struct event *ev)
+{
+	ev->netns = q->mon->name;
+	ev->show_netns = client_ctx(q->c)->multi;
+}
+
 /* Parse "type" or "table": "ct" (default) or "expect". */
 static int
 cmdq_table(struct client *c, struct cmd_req *req, const char *member,
@@ -161,6 +203,7 @@ get_msg(void *arg, const struct nlmsghdr *nlh)
 
 	if (q->found || cmdq_decode(q, nlh, EV_GET, &ev) != 0)
 		return;
+	cmdq_stamp(q, &ev);
 	if (stream_encode(client_ctx(q->c)->stream, &ev, &q->line) == 0)
 		q->found = true;
 }
@@ -198,6 +241,7 @@ find_msg(void *arg, const struct nlmsghdr *nlh)
 		return;
 	q->found = true;
 	q->found_family = ev.family;
+	cmdq_stamp(q, &ev);
 	if (req_tuple_from_ct(ev.ct, ev.family, &q->found_tuple) != 0)
 		q->found = false;
 	else if (q->on_found != NULL)
@@ -239,8 +283,7 @@ cmdq_find_id(struct cmdq *q)
 
 	memset(&d, 0, sizeof d);
 	d.table = QT_CT;
-	return (cmdq_start(q, query_dump(client_ctx(q->c)->query, &d,
-	    &find_ops, q)));
+	return (cmdq_start(q, query_dump(q->mon->query, &d, &find_ops, q)));
 }
 
 /* get by id: encode the entry found. */
@@ -263,16 +306,16 @@ get_then(struct cmdq *q)
 static int
 cmd_get(struct client *c, struct cmd_req *req)
 {
-	struct ctx	*ctx = client_ctx(c);
 	char		 buf[REQ_BUFLEN], err[REQ_ERRLEN];
 	struct req_ct	 rc;
 	struct req_exp	 re;
 	struct cmdq	*q;
+	struct mon	*m;
 	enum qtable	 t;
 	json_t		*id;
-	size_t		 len;
 
-	if (cmdq_table(c, req, "type", &t) == -1)
+	if (cmdq_table(c, req, "type", &t) == -1 ||
+	    cmdq_mon(c, req, false, &m) == -1)
 		return (0);
 	id = json_object_get(req->root, "ct_id");
 	if (t == QT_CT && id != NULL &&
@@ -285,6 +328,7 @@ cmd_get(struct client *c, struct cmd_req *req)
 		}
 		if ((q = cmdq_new(c, req)) == NULL)
 			return (-1);
+		q->mon = m;
 		q->what = "get";
 		q->find_id = (uint32_t)json_integer_value(id);
 		q->on_found = get_found;
@@ -298,19 +342,19 @@ cmd_get(struct client *c, struct cmd_req *req)
 			    err);
 			return (0);
 		}
-		len = req_ct_get(buf, &rc);
+		req_ct_get(buf, &rc);
 	} else {
 		if (req_parse_exp(req->root, &re, false, err, sizeof err)) {
 			client_reply_error(c, req->id, "bad_request", "%s",
 			    err);
 			return (0);
 		}
-		len = req_exp_get(buf, &re);
+		req_exp_get(buf, &re);
 	}
-	(void)len;
 	if ((q = cmdq_new(c, req)) == NULL)
 		return (-1);
-	cmdq_start(q, query_request(ctx->query, (struct nlmsghdr *)buf,
+	q->mon = m;
+	cmdq_start(q, query_request(m->query, (struct nlmsghdr *)buf,
 	    &get_ops, q));
 	return (0);
 }
@@ -326,6 +370,7 @@ dump_msg(void *arg, const struct nlmsghdr *nlh)
 
 	if (cmdq_decode(q, nlh, EV_DUMP, &ev) != 0)
 		return;
+	cmdq_stamp(q, &ev);
 	filter_view(&ev, &view);
 	if (!filter_match(q->filter, &view))
 		return;
@@ -337,13 +382,22 @@ dump_msg(void *arg, const struct nlmsghdr *nlh)
 		client_pause_job(q->c);
 }
 
-/* dump: the end, with the count. */
+static const struct qjob_ops dump_ops;
+
+/* dump: a namespace's table ended; the next one, or the count. */
 static void
 dump_done(void *arg, int error)
 {
 	struct cmdq	*q = arg;
+	struct qdump	 d;
 
 	client_set_job(q->c, NULL);
+	if (error == 0 && q->all && TAILQ_NEXT(q->mon, entry) != NULL) {
+		q->mon = TAILQ_NEXT(q->mon, entry);
+		cmdq_dump_request(q->filter, q->table, &d);
+		cmdq_start(q, query_dump(q->mon->query, &d, &dump_ops, q));
+		return;
+	}
 	if (error != 0)
 		cmdq_kernel_error(q, error, "dump");
 	else
@@ -400,9 +454,11 @@ cmd_dump(struct client *c, struct cmd_req *req)
 	struct filter	*f;
 	struct qdump	 d;
 	struct cmdq	*q;
+	struct mon	*m;
 	enum qtable	 t;
 
 	if (cmdq_table(c, req, "table", &t) == -1 ||
+	    cmdq_mon(c, req, true, &m) == -1 ||
 	    cmdq_filter(c, req, &f) == -1)
 		return (0);
 	if ((q = cmdq_new(c, req)) == NULL) {
@@ -410,8 +466,11 @@ cmd_dump(struct client *c, struct cmd_req *req)
 		return (-1);
 	}
 	q->filter = f;
+	q->table = t;
+	q->all = m == NULL;
+	q->mon = m != NULL ? m : TAILQ_FIRST(&client_ctx(c)->mons);
 	cmdq_dump_request(f, t, &d);
-	cmdq_start(q, query_dump(client_ctx(c)->query, &d, &dump_ops, q));
+	cmdq_start(q, query_dump(q->mon->query, &d, &dump_ops, q));
 	return (0);
 }
 
@@ -475,16 +534,60 @@ stats_client(struct client *c, void *arg)
 	    "lost_reports", (json_int_t)st->lost_reports));
 }
 
-/* Build the daemon's own counters. */
+/* The counters of one monitored namespace. */
+static json_t *
+stats_mon(struct mon *m, uint64_t sums[5])
+{
+	const struct nlsrc_stats	*ns = nlsrc_stats(m->src);
+	const struct query_stats	*qs = query_stats(m->query);
+	json_t				*resync = json_null();
+	uint64_t			 kdrops = 0;
+
+	nlsrc_kernel_drops(m->src, &kdrops);
+	if (m->resync != NULL) {
+		const struct resync_stats	*rs = resync_stats(m->resync);
+
+		resync = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}",
+		    "runs", (json_int_t)rs->runs,
+		    "added", (json_int_t)rs->added,
+		    "removed", (json_int_t)rs->removed,
+		    "errors", (json_int_t)rs->errors,
+		    "live_entries", (json_int_t)rs->entries,
+		    "entries_older_than_daemon", (json_int_t)rs->old,
+		    "index_bytes", (json_int_t)rs->index_bytes,
+		    "running", rs->running);
+	}
+	sums[0] += ns->msgs;
+	sums[1] += ns->bytes;
+	sums[2] += ns->enobufs;
+	sums[3] += ns->drops;
+	sums[4] += qs->dumps;
+	return (json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}",
+	    "netns", m->name,
+	    "netlink_messages", (json_int_t)ns->msgs,
+	    "netlink_bytes", (json_int_t)ns->bytes,
+	    "overruns", (json_int_t)ns->enobufs,
+	    "kernel_drops", (json_int_t)ns->drops,
+	    "socket_drops", (json_int_t)kdrops,
+	    "rcvbuf", (json_int_t)ns->rcvbuf,
+	    "rcvbuf_grown", (json_int_t)ns->rcvbuf_grown,
+	    "dumps", (json_int_t)qs->dumps,
+	    "requests", (json_int_t)qs->jobs,
+	    "resync", resync));
+}
+
+/*
+ * Build the daemon's own counters: totals, then each namespace and each
+ * subscriber.
+ */
 static json_t *
 stats_daemon(struct ctx *ctx)
 {
 	const struct stream_stats	*ss = stream_stats(ctx->stream);
-	const struct nlsrc_stats	*ns = nlsrc_stats(ctx->src);
 	const struct server_stats	*sv = server_stats(ctx->srv);
-	const struct query_stats	*qs = query_stats(ctx->query);
-	json_t				*d, *ev, *subs, *resync;
-	uint64_t			 kdrops = 0;
+	json_t				*ev, *subs, *mons;
+	struct mon			*m;
+	uint64_t			 sums[5] = { 0, 0, 0, 0, 0 };
 	int				 t, k;
 
 	ev = json_object();
@@ -510,44 +613,26 @@ stats_daemon(struct ctx *ctx)
 		    "lost_reports", (json_int_t)st->lost_reports));
 	}
 	client_foreach(stats_client, subs);
-	nlsrc_kernel_drops(ctx->src, &kdrops);
-	if (ctx->resync != NULL) {
-		const struct resync_stats	*rs = resync_stats(ctx->resync);
-
-		resync = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}",
-		    "runs", (json_int_t)rs->runs,
-		    "added", (json_int_t)rs->added,
-		    "removed", (json_int_t)rs->removed,
-		    "errors", (json_int_t)rs->errors,
-		    "live_entries", (json_int_t)rs->entries,
-		    "entries_older_than_daemon", (json_int_t)rs->old,
-		    "index_bytes", (json_int_t)rs->index_bytes,
-		    "running", rs->running);
-	} else
-		resync = json_null();
-	d = json_pack("{s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-	    "s:I,s:I,s:I,s:I,s:o}",
+	mons = json_array();
+	TAILQ_FOREACH(m, &ctx->mons, entry)
+		json_array_append_new(mons, stats_mon(m, sums));
+	return (json_pack("{s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+	    "s:I,s:o,s:o}",
 	    "uptime", (json_int_t)(time(NULL) - ctx->started),
 	    "events", ev,
 	    "lines", (json_int_t)ss->lines,
 	    "undecodable", (json_int_t)ss->bad,
-	    "netlink_messages", (json_int_t)ns->msgs,
-	    "netlink_bytes", (json_int_t)ns->bytes,
-	    "overruns", (json_int_t)ns->enobufs,
-	    "kernel_drops", (json_int_t)ns->drops,
-	    "socket_drops", (json_int_t)kdrops,
-	    "rcvbuf", (json_int_t)ns->rcvbuf,
+	    "netlink_messages", (json_int_t)sums[0],
+	    "netlink_bytes", (json_int_t)sums[1],
+	    "overruns", (json_int_t)sums[2],
+	    "kernel_drops", (json_int_t)sums[3],
+	    "dumps", (json_int_t)sums[4],
 	    "clients", (json_int_t)sv->clients,
 	    "clients_accepted", (json_int_t)sv->accepted,
 	    "clients_refused", (json_int_t)sv->refused,
-	    "dumps", (json_int_t)qs->dumps,
-	    "requests", (json_int_t)qs->jobs,
 	    "subscribers", (json_int_t)fanout_count(ctx->fo),
-	    "subscriber_list", subs);
-	json_object_set_new(d, "rcvbuf_grown", json_integer(
-	    (json_int_t)ns->rcvbuf_grown));
-	json_object_set_new(d, "resync", resync);
-	return (d);
+	    "subscriber_list", subs,
+	    "namespaces", mons));
 }
 
 /* stats: one kernel answer ended; ask the next or answer. */
@@ -564,7 +649,7 @@ stats_done(void *arg, int error)
 	if (error == 0 && q->stage == 0) {
 		q->stage = 1;
 		req_stats(buf, true);
-		cmdq_start(q, query_request(ctx->query,
+		cmdq_start(q, query_request(q->mon->query,
 		    (struct nlmsghdr *)buf, &stats_ops, q));
 		return;
 	}
@@ -573,7 +658,7 @@ stats_done(void *arg, int error)
 		if (stats_cpu_names[i] != NULL)
 			json_object_set_new(cpu, stats_cpu_names[i],
 			    json_integer(q->kstats_cpu[i]));
-	k = json_pack("{s:I,s:I,s:I,s:o}",
+	k = json_pack("{s:s,s:I,s:I,s:I,s:o}", "netns", q->mon->name,
 	    "entries", (json_int_t)q->kstats_global[CTA_STATS_GLOBAL_ENTRIES],
 	    "max_entries",
 	    (json_int_t)q->kstats_global[CTA_STATS_GLOBAL_MAX_ENTRIES],
@@ -591,12 +676,17 @@ cmd_stats(struct client *c, struct cmd_req *req)
 {
 	char		 buf[REQ_BUFLEN];
 	struct cmdq	*q;
+	struct mon	*m;
 
+	/* The kernel's part comes from one namespace: the one named. */
+	if (cmdq_mon(c, req, true, &m) == -1)
+		return (0);
 	if ((q = cmdq_new(c, req)) == NULL)
 		return (-1);
+	q->mon = m != NULL ? m : TAILQ_FIRST(&client_ctx(c)->mons);
 	req_stats(buf, false);
-	cmdq_start(q, query_request(client_ctx(c)->query,
-	    (struct nlmsghdr *)buf, &stats_ops, q));
+	cmdq_start(q, query_request(q->mon->query, (struct nlmsghdr *)buf,
+	    &stats_ops, q));
 	return (0);
 }
 
@@ -637,27 +727,48 @@ diagnose_finding(void *arg, int severity, const char *msg)
 	    severity ? "warning" : "notice", "message", msg));
 }
 
-/* {"cmd":"diagnose"}: the startup self-diagnosis as data. */
+/* The startup diagnosis of one namespace, as data. */
+static json_t *
+diagnose_mon(const struct mon *m)
+{
+	json_t	*findings = json_array();
+
+	diag_findings(&m->diag, m->name, diagnose_finding, findings);
+	return (json_pack("{s:s,s:i,s:i,s:i,s:b,s:o}", "netns", m->name,
+	    "nf_conntrack_events", m->diag.events,
+	    "nf_conntrack_acct", m->diag.acct,
+	    "nf_conntrack_timestamp", m->diag.timestamp,
+	    "cap_net_admin", m->diag.net_admin,
+	    "findings", findings));
+}
+
+/*
+ * {"cmd":"diagnose"}: the startup self-diagnosis as data: of the
+ * namespace named, else of the first, with every namespace's in
+ * "namespaces".
+ */
 static int
 cmd_diagnose(struct client *c, struct cmd_req *req)
 {
 	struct ctx	*ctx = client_ctx(c);
-	json_t		*findings = json_array();
+	struct mon	*m, *sel;
+	json_t		*r, *all = json_array();
 
-	diag_findings(&ctx->diag, ctx->nsname, diagnose_finding, findings);
-	client_reply_ok(c, req->id, json_pack("{s:s,s:i,s:i,s:i,s:b,s:o}",
-	    "netns", ctx->nsname,
-	    "nf_conntrack_events", ctx->diag.events,
-	    "nf_conntrack_acct", ctx->diag.acct,
-	    "nf_conntrack_timestamp", ctx->diag.timestamp,
-	    "cap_net_admin", ctx->diag.net_admin,
-	    "findings", findings));
+	if (cmdq_mon(c, req, true, &sel) == -1)
+		return (0);
+	TAILQ_FOREACH(m, &ctx->mons, entry)
+		json_array_append_new(all, diagnose_mon(m));
+	r = diagnose_mon(sel != NULL ? sel : TAILQ_FIRST(&ctx->mons));
+	json_object_set_new(r, "namespaces", all);
+	client_reply_ok(c, req->id, r);
 	return (0);
 }
 
 static const char *const get_members[] = { "type", "tuple", "dir", "zone",
-    "ct_id", "exp_id", NULL };
-static const char *const dump_members[] = { "table", "filter", NULL };
+    "ct_id", "exp_id", "netns", NULL };
+static const char *const dump_members[] = { "table", "filter", "netns",
+    NULL };
+static const char *const netns_members[] = { "netns", NULL };
 
 const struct cmd_entry cmd_get_entry = {
 	"get", CMD_CONTROL, "one entry by tuple or by ct_id", get_members,
@@ -668,8 +779,8 @@ const struct cmd_entry cmd_dump_entry = {
 	dump_members, cmd_dump
 };
 const struct cmd_entry cmd_stats_entry = {
-	"stats", CMD_CONTROL, "the daemon's and the kernel's counters", NULL,
-	cmd_stats
+	"stats", CMD_CONTROL, "the daemon's and the kernel's counters",
+	netns_members, cmd_stats
 };
 const struct cmd_entry cmd_version_entry = {
 	"version", CMD_EVENTS | CMD_CONTROL, "the daemon and schema versions",
@@ -680,6 +791,6 @@ const struct cmd_entry cmd_help_entry = {
 	cmd_help
 };
 const struct cmd_entry cmd_diagnose_entry = {
-	"diagnose", CMD_CONTROL, "what makes the stream incomplete", NULL,
-	cmd_diagnose
+	"diagnose", CMD_CONTROL, "what makes the stream incomplete",
+	netns_members, cmd_diagnose
 };

@@ -32,6 +32,7 @@
 #include "nl.h"
 #include "opts.h"
 #include "priv.h"
+#include "privsep.h"
 #include "query.h"
 #include "resync.h"
 #include "sd.h"
@@ -87,63 +88,6 @@ parse_options(int argc, char **argv, struct options *o, struct opts_cli *cli,
 		exit(0);
 	}
 }
-
-/* Write the names of the bits set in mask, comma-separated, into buf. */
-static const char *
-format_list(char *buf, size_t len, unsigned int mask,
-    const char *(*name)(unsigned int))
-{
-	unsigned int	bit;
-	size_t		off = 0;
-
-	buf[0] = '\0';
-	for (bit = 0; bit < 32; bit++) {
-		if ((mask & (1U << bit)) == 0)
-			continue;
-		off += snprintf(buf + off, len - off, "%s%s", off ? "," : "",
-		    name(bit));
-		if (off >= len)
-			break;
-	}
-	return (buf);
-}
-
-/* Event source callback: one message. */
-static void
-daemon_nl_msg(void *arg, struct nlsrc *src, const struct nlmsghdr *nlh,
-    const struct timespec *when)
-{
-	struct daemon	*d = arg;
-
-	stream_msg(d->ctx.stream, NULL, nlh, when);
-}
-
-/* Event source callback: the kernel dropped messages. */
-static void
-daemon_nl_overrun(void *arg, struct nlsrc *src, uint64_t lost)
-{
-	struct daemon	*d = arg;
-
-	log_warnx("%s: event socket overrun: the kernel dropped %llu "
-	    "messages", nlsrc_name(src), (unsigned long long)lost);
-	stream_overrun(d->ctx.stream, NULL, lost);
-	resync_overrun(d->ctx.resync);
-}
-
-/* Event source callback: end of a batch. */
-static void
-daemon_nl_batch_end(void *arg, struct nlsrc *src)
-{
-	struct daemon	*d = arg;
-
-	stream_flush(d->ctx.stream);
-}
-
-static const struct nlsrc_ops daemon_nl_ops = {
-	daemon_nl_msg,
-	daemon_nl_overrun,
-	daemon_nl_batch_end,
-};
 
 /* stdout cannot be written any more. */
 static void
@@ -219,6 +163,7 @@ daemon_reload(struct daemon *d)
 	struct kfilter		*kf = NULL;
 	const struct optdef	*def;
 	struct resync_opts	 ro;
+	struct mon		*m;
 	struct group		*gr = NULL;
 	char			 err[KFILTER_ERRLEN];
 	int			 error;
@@ -253,21 +198,24 @@ daemon_reload(struct daemon *d)
 		fanout_sub_set_opts(d->out, &d->ctx.subopts);
 	server_set_limits(d->ctx.srv, (unsigned int)n.max_clients,
 	    n.max_line);
-	nlsrc_set_rcvbuf_max(d->ctx.src, (int)n.rcvbuf_max);
 	d->ctx.has_admin_gid = gr != NULL;
 	d->ctx.admin_gid = gr != NULL ? gr->gr_gid : 0;
-	if (d->ctx.resync != NULL) {
-		ro.delay_ms = (long long)n.resync_delay;
-		ro.interval_s = (long)n.resync_interval;
-		resync_set_opts(d->ctx.resync, &ro);
+	ro.delay_ms = (long long)n.resync_delay;
+	ro.interval_s = (long)n.resync_interval;
+	error = 0;
+	TAILQ_FOREACH(m, &d->ctx.mons, entry) {
+		nlsrc_set_rcvbuf_max(m->src, (int)n.rcvbuf_max);
+		if (m->resync != NULL)
+			resync_set_opts(m->resync, &ro);
+		/* A failure leaves the old program on that socket. */
+		if (kf != NULL)
+			error = kfilter_attach(kf, nlsrc_fd(m->src));
+		else if (d->ctx.kf != NULL)
+			error = nfct_filter_detach(nlsrc_fd(m->src)) == -1 ?
+			    -errno : 0;
+		if (error != 0)
+			break;
 	}
-	if (kf != NULL)
-		error = kfilter_attach(kf, nlsrc_fd(d->ctx.src));
-	else if (d->ctx.kf != NULL)
-		error = nfct_filter_detach(nlsrc_fd(d->ctx.src)) == -1 ?
-		    -errno : 0;
-	else
-		error = 0;
 	if (error != 0) {
 		errno = -error;
 		log_warn("reload: cannot change the kernel filter, keeping "
@@ -318,82 +266,29 @@ daemon_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /*
- * Open the event and request sockets in the namespace (joining the event
- * groups also loads ctnetlink and conntrack where they are modules), then
- * apply the sysctls asked for and check what the stream will lack.
+ * Open every namespace to monitor: the --netns list, or the daemon's own.
+ * With more than one, lines carry "netns".
  */
 static void
-daemon_open_netns(struct daemon *d)
+daemon_open_mons(struct daemon *d)
 {
-	struct options	*o = &d->opt;
-	const char	*label = o->netns != NULL ? o->netns : "host";
-	struct nlsrc_opts nopts;
-	char		 types[64], kinds[64];
-	int		 nsfd = -1, self = -1, error;
+	struct mon	*m;
+	char		*copy, *w, *save = NULL;
 
-	if (o->netns != NULL && (nsfd = netns_open(o->netns_path)) < 0) {
-		errno = -nsfd;
-		if (nsfd == -ENOTSUP)
-			fatalx("--netns: '%s' (%s) is not a network namespace",
-			    o->netns, o->netns_path);
-		fatal("--netns: cannot open namespace '%s' (%s)", o->netns,
-		    o->netns_path);
+	TAILQ_INIT(&d->ctx.mons);
+	if ((copy = strdup(d->opt.netns != NULL ? d->opt.netns : MON_HOST)) ==
+	    NULL)
+		fatalx("out of memory");
+	for (w = strtok_r(copy, ",", &save); w != NULL;
+	    w = strtok_r(NULL, ",", &save)) {
+		if (mon_find(&d->ctx, w) != NULL)
+			fatalx("--netns: '%s' given twice", w);
+		mon_open(&d->ctx, w, &d->opt, &m);
+		TAILQ_INSERT_TAIL(&d->ctx.mons, m, entry);
+		d->ctx.nmons++;
+		d->ctx.multi = d->ctx.nmons > 1;
 	}
-	nopts.groups = nl_groups(o->types, o->kinds);
-	nopts.rcvbuf = (int)o->rcvbuf;
-	nopts.rcvbuf_max = (int)o->rcvbuf_max;
-	nopts.reliable = o->reliable;
-	error = nlsrc_open(&d->ctx.src, d->ctx.base, nsfd, label, &nopts,
-	    &daemon_nl_ops, d);
-	if (error == 0)
-		error = query_open(&d->ctx.query, d->ctx.base, nsfd, label,
-		    QUERY_SOCKETS_DEFAULT);
-	if (error != 0) {
-		errno = -error;
-		if (error == -EPERM)
-			fatal("%s: cannot subscribe to conntrack events "
-			    "(CAP_NET_ADMIN is needed)", label);
-		fatal("%s: cannot open the conntrack sockets", label);
-	}
-	if (d->ctx.kf != NULL) {
-		if ((error = kfilter_attach(d->ctx.kf,
-		    nlsrc_fd(d->ctx.src))) != 0) {
-			errno = -error;
-			fatal("%s: cannot attach the kernel filter", label);
-		}
-		log_info("%s: kernel filter:%s", label,
-		    kfilter_describe(d->ctx.kf));
-	}
-
-	if (nsfd != -1 && (self = netns_enter(nsfd)) < 0) {
-		errno = -self;
-		fatal("--netns: cannot enter namespace '%s'", o->netns);
-	}
-	if (o->set_events_sysctl &&
-	    (error = diag_sysctl_set(DIAG_EVENTS, 1)) != 0) {
-		errno = -error;
-		log_warn("%s: cannot set " DIAG_EVENTS ", ignoring", label);
-	}
-	if (o->enable_acct && (error = diag_sysctl_set(DIAG_ACCT, 1)) != 0) {
-		errno = -error;
-		log_warn("%s: cannot set " DIAG_ACCT ", ignoring", label);
-	}
-	if (o->enable_timestamp &&
-	    (error = diag_sysctl_set(DIAG_TIMESTAMP, 1)) != 0) {
-		errno = -error;
-		log_warn("%s: cannot set " DIAG_TIMESTAMP ", ignoring", label);
-	}
-	diag_collect(&d->ctx.diag);
-	if (self != -1 && netns_leave(self) != 0)
-		fatal("cannot return to the initial network namespace");
-	if (nsfd != -1)
-		close(nsfd);
-	d->ctx.nsname = label;
-	diag_log(&d->ctx.diag, label);
-	log_info("monitoring %s: types %s, events %s, receive buffer %d bytes%s",
-	    label, format_list(types, sizeof types, o->types, event_type_name),
-	    format_list(kinds, sizeof kinds, o->kinds, event_kind_name),
-	    nlsrc_stats(d->ctx.src)->rcvbuf, o->reliable ? ", reliable" : "");
+	free(copy);
 }
 
 static int	stdout_flags = -1;	/* to restore at exit; -1: untouched */
@@ -513,11 +408,26 @@ now_ms(void)
 	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
-/* Everything privileged is done: become the user, lose the capabilities. */
+/*
+ * Everything privileged is done: start the helper that keeps
+ * CAP_NET_ADMIN for ctnetlink requests, then become the user and lose
+ * every capability.
+ */
 static void
 daemon_drop_privileges(struct daemon *d)
 {
-	char	err[PRIV_ERRLEN];
+	char		 err[PRIV_ERRLEN];
+	struct mon	*m;
+	int		 error;
+
+	TAILQ_FOREACH(m, &d->ctx.mons, entry) {
+		privsep_allow(nlsrc_fd(m->src));
+		query_allow_privsep(m->query);
+	}
+	if ((error = privsep_start(d->opt.user)) != 0) {
+		errno = -error;
+		fatal("cannot start the netlink helper");
+	}
 
 	if (priv_drop(d->opt.user, err, sizeof err) != 0)
 		fatalx("cannot drop privileges: %s", err);
@@ -525,8 +435,9 @@ daemon_drop_privileges(struct daemon *d)
 		log_notice("running as root without capabilities; --user "
 		    "would run as an unprivileged user");
 	else
-		log_info("running as uid %ld, gid %ld, without capabilities",
-		    (long)getuid(), (long)getgid());
+		log_info("running as uid %ld, gid %ld, without capabilities "
+		    "(netlink helper: pid %ld)", (long)getuid(),
+		    (long)getgid(), (long)privsep_pid());
 }
 
 /* Give subscribers what they can take, for a short while, before exit. */
@@ -549,6 +460,7 @@ main(int argc, char **argv)
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 	struct daemon	 d;
 	struct ctx	*ctx = &d.ctx;
+	struct mon	*m;
 	size_t		 i;
 
 	memset(&d, 0, sizeof d);
@@ -569,16 +481,7 @@ main(int argc, char **argv)
 	    (ctx->stream = stream_new(ctx->fo, ctx->enc)) == NULL ||
 	    (ctx->qdec = decoder_new()) == NULL)
 		fatalx("out of memory");
-	daemon_open_netns(&d);
-	if (!d.opt.no_track) {
-		struct resync_opts	ro;
-
-		ro.delay_ms = (long long)d.opt.resync_delay;
-		ro.interval_s = (long)d.opt.resync_interval;
-		if ((ctx->resync = resync_new(ctx, &ro)) == NULL)
-			fatalx("out of memory");
-		stream_set_observer(ctx->stream, resync_observe, ctx->resync);
-	}
+	daemon_open_mons(&d);
 	daemon_open_sockets(&d);
 	daemon_open_stdout(&d);
 	daemon_drop_privileges(&d);
@@ -604,6 +507,7 @@ main(int argc, char **argv)
 	if (event_base_dispatch(ctx->base) == -1)
 		fatalx("event loop failed");
 	sd_stopping();
+	privsep_stop();
 
 	daemon_drain(&d);
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
@@ -611,10 +515,11 @@ main(int argc, char **argv)
 	event_free(d.status_ev);
 	sd_free();
 	client_free_all();
-	resync_free(ctx->resync);
-	nlsrc_free(ctx->src);
+	while ((m = TAILQ_FIRST(&ctx->mons)) != NULL) {
+		TAILQ_REMOVE(&ctx->mons, m, entry);
+		mon_free(m);
+	}
 	server_free(ctx->srv);
-	query_free(ctx->query);
 	stream_free(ctx->stream);
 	fanout_free(ctx->fo);
 	decoder_free(ctx->qdec);

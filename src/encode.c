@@ -665,7 +665,7 @@ encode_event(struct encoder *e, struct jw *w, const struct event *ev)
 	jw_u64(w, "seq", ev->seq);
 	n = encode_time(t, ev->time.tv_sec, ev->time.tv_nsec / 1000, 6);
 	jw_strn(w, "time", t, n);
-	if (ev->netns != NULL)
+	if (ev->netns != NULL && ev->show_netns)
 		jw_str(w, "netns", ev->netns);
 	if (ev->resync)
 		jw_bool(w, "resync", true);

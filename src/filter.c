@@ -11,8 +11,9 @@
  * Clauses: types, events, family, proto, src, dst, addr (either end),
  * sport, dport, port (either end), orig and reply (objects of the address
  * and port clauses restricted to that direction), mark (N, "V/M" or
- * {"value":V,"mask":M}), zone, status (flag names, any of), state, and
- * not (a filter object whose match is negated; it may nest).
+ * {"value":V,"mask":M}), zone, status (flag names, any of), state, netns
+ * (the namespace an entry comes from) and not (a filter object whose
+ * match is negated; it may nest).
  *
  * Address and port clauses without a direction look at both directions
  * of a conntrack, and at the master and expected tuples of an
@@ -96,6 +97,8 @@ struct filter {
 	size_t			 nstates;
 	struct filter		**nots;
 	size_t			 nnots;
+	char			**netns;
+	size_t			 nnetns;
 };
 
 /* Parsing context: where we are, for error messages. */
@@ -369,6 +372,24 @@ p_mark(struct pctx *c, const json_t *v, void *arg)
 	return (0);
 }
 
+/* Parse a namespace name. */
+static int
+p_netns(struct pctx *c, const json_t *v, void *arg)
+{
+	struct filter	*f = arg;
+	char		**nv;
+
+	if (!json_is_string(v) || json_string_length(v) == 0)
+		return (perr(c, "expected a namespace name or a list"));
+	if ((nv = grow(f->netns, f->nnetns, sizeof *nv)) == NULL)
+		return (perr(c, "out of memory"));
+	f->netns = nv;
+	if ((f->netns[f->nnetns] = strdup(json_string_value(v))) == NULL)
+		return (perr(c, "out of memory"));
+	f->nnetns++;
+	return (0);
+}
+
 /* Parse a zone number. */
 static int
 p_zone(struct pctx *c, const json_t *v, void *arg)
@@ -575,6 +596,8 @@ p_member(struct pctx *c, struct filter *f, const char *name, const json_t *v)
 		return (each(c, v, p_status, f));
 	if (strcmp(name, "state") == 0)
 		return (each(c, v, p_state, f));
+	if (strcmp(name, "netns") == 0)
+		return (each(c, v, p_netns, f));
 	if (strcmp(name, "not") == 0) {
 		if ((sub = parse_obj(c, v)) == NULL)
 			return (-1);
@@ -653,6 +676,9 @@ filter_free(struct filter *f)
 		free(f->ports[i].v);
 	for (i = 0; i < f->nnots; i++)
 		filter_free(f->nots[i]);
+	for (i = 0; i < f->nnetns; i++)
+		free(f->netns[i]);
+	free(f->netns);
 	free(f->addrs);
 	free(f->ports);
 	free(f->marks);
@@ -924,6 +950,14 @@ filter_match(const struct filter *f, const struct filter_view *v)
 		for (ok = false, j = 0; j < f->nstates && !ok; j++)
 			ok = f->states[j].proto == v->proto &&
 			    f->states[j].state == v->state;
+		if (!ok)
+			return (false);
+	}
+	if (f->nnetns > 0) {
+		if (v->netns == NULL)
+			return (false);
+		for (ok = false, i = 0; i < f->nnetns && !ok; i++)
+			ok = strcmp(f->netns[i], v->netns) == 0;
 		if (!ok)
 			return (false);
 	}

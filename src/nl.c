@@ -37,6 +37,7 @@
 
 #include "log.h"
 #include "netns.h"
+#include "privsep.h"
 #include "nl.h"
 
 #define NL_SLOTS	32		/* datagrams per recvmmsg */
@@ -122,15 +123,23 @@ nlsrc_new_drops(struct nlsrc *s)
 	return (lost);
 }
 
-/* Ask for a receive buffer of n bytes (SO_RCVBUFFORCE, else SO_RCVBUF). */
+/*
+ * Ask for a receive buffer of n bytes: SO_RCVBUFFORCE (through the
+ * privileged helper once the daemon has dropped its capabilities), else
+ * SO_RCVBUF, which the kernel caps at net.core.rmem_max; that fallback is
+ * not used when it would shrink the buffer.
+ */
 static int
 nlsrc_set_rcvbuf(struct nlsrc *s, int n)
 {
 	socklen_t	len = sizeof s->st.rcvbuf;
+	int		error;
 
-	if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &n, sizeof n) == -1 &&
-	    setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n) == -1)
-		return (-errno);
+	if ((error = privsep_rcvbuf(s->fd, n)) != 0) {
+		if (s->st.rcvbuf >= 2 * n || setsockopt(s->fd, SOL_SOCKET,
+		    SO_RCVBUF, &n, sizeof n) == -1)
+			return (error);
+	}
 	s->rcvbuf = n;
 	getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &s->st.rcvbuf, &len);
 	return (0);

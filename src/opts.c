@@ -27,7 +27,8 @@ static const struct optdef optdefs[] = {
 	{ "stdout", 0, OT_FLAG, O(to_stdout), NULL, NULL,
 	    "write events to standard output", 0, 0 },
 	{ "netns", 0, OT_NETNS, O(netns), NULL, "NAME|PATH",
-	    "monitor this network namespace (a name under /run/netns or an "
+	    "monitor this network namespace (repeat, or a comma list, for "
+	    "several; a name under /run/netns or an "
 	    "absolute path)", 0, 0 },
 	{ "events", 0, OT_KINDS, O(kinds), "new,update,destroy", "LIST",
 	    "event kinds to receive from the kernel", 0, 0 },
@@ -216,6 +217,42 @@ opts_string(char **field, const char *v)
 }
 
 /*
+ * Check a comma-separated list of namespaces and append it to *field
+ * (a list of its own).
+ */
+static int
+opts_netns(char **field, const char *v, char *err, size_t errlen)
+{
+	char	 path[PATH_MAX], *copy, *w, *save = NULL, *joined;
+	int	 n = 0;
+
+	if ((copy = strdup(v)) == NULL)
+		return (-ENOMEM);
+	for (w = strtok_r(copy, ",", &save); w != NULL;
+	    w = strtok_r(NULL, ",", &save), n++) {
+		if (netns_resolve(w, path, sizeof path) != 0) {
+			snprintf(err, errlen, "invalid namespace '%s': give a "
+			    "name under " NETNS_RUN_DIR " or an absolute path",
+			    w);
+			free(copy);
+			return (-EINVAL);
+		}
+	}
+	free(copy);
+	if (n == 0) {
+		snprintf(err, errlen, "empty namespace list");
+		return (-EINVAL);
+	}
+	if (*field == NULL)
+		return (opts_string(field, v));
+	if (asprintf(&joined, "%s,%s", *field, v) == -1)
+		return (-ENOMEM);
+	free(*field);
+	*field = joined;
+	return (0);
+}
+
+/*
  * Set one setting from its text form.  Returns 0, or -errno with a
  * message (without the setting's name) in err.
  */
@@ -247,13 +284,7 @@ opts_set(struct options *o, const struct optdef *d, const char *v,
 		}
 		return (opts_string((char **)p, v));
 	case OT_NETNS:
-		if (netns_resolve(v, o->netns_path, sizeof o->netns_path)) {
-			snprintf(err, errlen, "invalid namespace '%s': give a "
-			    "name under " NETNS_RUN_DIR " or an absolute path",
-			    v);
-			return (-EINVAL);
-		}
-		return (opts_string((char **)p, v));
+		return (opts_netns((char **)p, v, err, errlen));
 	case OT_BYTES:
 	case OT_UINT:
 		if (d->type == OT_BYTES)
@@ -478,15 +509,13 @@ opts_walk(int argc, char **argv, struct opts_cli *cli, struct options *apply,
 			}
 			continue;
 		}
-		if (d->type == OT_NETNS) {
-			if (netns_seen) {
-				opts_report(fn, arg, "--netns: only one "
-				    "namespace is supported so far");
-				errors++;
-				continue;
-			}
-			netns_seen = true;
+		/* --netns repeats; the first one replaces the file's list. */
+		if (d->type == OT_NETNS && apply != NULL && !netns_seen) {
+			free(apply->netns);
+			apply->netns = NULL;
 		}
+		if (d->type == OT_NETNS)
+			netns_seen = true;
 		if (apply == NULL) {
 			struct options	scratch;
 

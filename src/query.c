@@ -34,6 +34,7 @@
 #include "compat.h"
 #include "log.h"
 #include "netns.h"
+#include "privsep.h"
 #include "query.h"
 
 #define QUERY_RCVLEN	(64 * 1024)	/* a dump datagram is at most 32 KiB */
@@ -172,7 +173,7 @@ static void
 query_job_start(struct qsock *qs, struct qjob *j)
 {
 	struct nlmsghdr	*nlh = (struct nlmsghdr *)j->req;
-	ssize_t		 n;
+	int		 error;
 
 	qs->job = j;
 	j->sock = qs;
@@ -180,9 +181,9 @@ query_job_start(struct qsock *qs, struct qjob *j)
 	nlh->nlmsg_seq = j->seq;
 	nlh->nlmsg_pid = qs->portid;
 	qs->q->st.running++;
-	n = send(qs->fd, j->req, j->reqlen, 0);
-	if (n != (ssize_t)j->reqlen) {
-		query_job_finish(qs, n == -1 ? -errno : -EIO);
+	/* Sent by the privileged helper once the daemon has dropped. */
+	if ((error = privsep_send(qs->fd, j->req, j->reqlen)) != 0) {
+		query_job_finish(qs, error);
 		return;
 	}
 	if (!j->paused || j->cancelled)
@@ -428,4 +429,14 @@ const char *
 query_name(const struct query *q)
 {
 	return (q->name);
+}
+
+/* Let the privileged helper send on this namespace's request sockets. */
+void
+query_allow_privsep(const struct query *q)
+{
+	unsigned int	i;
+
+	for (i = 0; i < q->nsocks; i++)
+		privsep_allow(q->socks[i].fd);
 }

@@ -38,6 +38,7 @@
 #include "filter.h"
 #include "kfilter.h"
 #include "log.h"
+#include "mon.h"
 #include "nl.h"
 #include "query.h"
 #include "resync.h"
@@ -48,6 +49,7 @@
 
 struct resync {
 	struct ctx		*ctx;
+	struct mon		*mon;
 	struct track		*t;
 	struct resync_opts	 opts;
 	struct event		*timer;
@@ -159,6 +161,8 @@ resync_msg(void *arg, const struct nlmsghdr *nlh)
 		r->st.errors++;
 	ev.kind = EV_NEW;
 	ev.resync = true;
+	ev.netns = r->mon->name;
+	ev.show_netns = r->ctx->multi;
 	clock_gettime(CLOCK_REALTIME, &ev.time);
 	stream_publish(r->ctx->stream, &ev);
 	r->st.added++;
@@ -177,6 +181,8 @@ resync_vanished(void *arg, uint32_t id)
 	ev.resync = true;
 	ev.idonly = true;
 	ev.ct_id = id;
+	ev.netns = r->mon->name;
+	ev.show_netns = r->ctx->multi;
 	clock_gettime(CLOCK_REALTIME, &ev.time);
 	stream_publish(r->ctx->stream, &ev);
 	r->st.removed++;
@@ -192,22 +198,22 @@ resync_done(void *arg, int error)
 	r->job = NULL;
 	if (error != 0) {
 		errno = -error;
-		log_warn("%s: %s dump failed", r->ctx->nsname,
+		log_warn("%s: %s dump failed", r->mon->name,
 		    r->startup ? "startup" : "resync");
 		r->st.errors++;
 	} else if (r->startup) {
-		log_info("%s: %zu entries known at startup", r->ctx->nsname,
+		log_info("%s: %zu entries known at startup", r->mon->name,
 		    track_count(r->t));
 	} else if (r->gone_full) {
 		/* Too much went by to trust the sweep: leave it to next time. */
 		log_warnx("%s: resync skipped its sweep: too many entries "
-		    "destroyed during the dump", r->ctx->nsname);
+		    "destroyed during the dump", r->mon->name);
 		r->pending = true;
 	} else {
 		n = track_sweep(r->t, resync_vanished, r);
 		r->st.runs++;
 		log_info("%s: resync done: %llu entries added, %zu vanished",
-		    r->ctx->nsname,
+		    r->mon->name,
 		    (unsigned long long)(r->st.added - r->st.last_added), n);
 	}
 	stream_flush(r->ctx->stream);
@@ -234,8 +240,8 @@ resync_start(struct resync *r, bool startup)
 	r->st.last_added = r->st.added;
 	if (!startup)
 		track_unmark(r->t);
-	if ((r->job = query_dump(r->ctx->query, &d, &resync_ops, r)) == NULL) {
-		log_warnx("%s: cannot start a resync dump", r->ctx->nsname);
+	if ((r->job = query_dump(r->mon->query, &d, &resync_ops, r)) == NULL) {
+		log_warnx("%s: cannot start a resync dump", r->mon->name);
 		r->st.errors++;
 	}
 }
@@ -246,7 +252,7 @@ resync_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct resync	*r = arg;
 
-	if (r->job != NULL || nlsrc_congested(r->ctx->src)) {
+	if (r->job != NULL || nlsrc_congested(r->mon->src)) {
 		resync_schedule(r);
 		return;
 	}
@@ -259,7 +265,7 @@ resync_periodic(evutil_socket_t fd, short what, void *arg)
 {
 	struct resync	*r = arg;
 
-	if (track_old(r->t) > 0 && r->ctx->diag.events != 1) {
+	if (track_old(r->t) > 0 && r->mon->diag.events != 1) {
 		r->pending = true;
 		resync_schedule(r);
 	}
@@ -292,11 +298,11 @@ resync_overrun(struct resync *r)
 }
 
 /*
- * Make the resync machinery for ctx and start the silent startup dump.
- * The caller makes resync_observe() the stream's observer.
+ * Make the resync machinery for namespace mon and start the silent
+ * startup dump.  The namespace's events go through resync_observe().
  */
 struct resync *
-resync_new(struct ctx *ctx, const struct resync_opts *opts)
+resync_new(struct ctx *ctx, struct mon *mon, const struct resync_opts *opts)
 {
 	struct resync	*r;
 	struct timeval	 tv;
@@ -304,6 +310,7 @@ resync_new(struct ctx *ctx, const struct resync_opts *opts)
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		return (NULL);
 	r->ctx = ctx;
+	r->mon = mon;
 	r->opts = *opts;
 	r->t = track_new();
 	r->timer = evtimer_new(ctx->base, resync_timer, r);

@@ -30,8 +30,6 @@ struct stream {
 	struct buf		 line;
 	uint64_t		 seq;
 	struct stream_stats	 st;
-	void			(*observe)(void *, const struct event *);
-	void			*observe_arg;
 };
 
 /* Make the event path feeding fo; enc stays the caller's. */
@@ -80,10 +78,14 @@ stream_encode(struct stream *s, struct event *ev, struct buf *b)
 	return (buf_ok(b) ? 0 : -ENOMEM);
 }
 
-/* One message from the source labelled netns (NULL: the only one). */
+/*
+ * One message from the namespace netns (written into the line when show
+ * is set).  observe, if not NULL, sees the decoded event first.
+ */
 void
-stream_msg(struct stream *s, const char *netns, const struct nlmsghdr *nlh,
-    const struct timespec *when)
+stream_msg(struct stream *s, const char *netns, bool show,
+    const struct nlmsghdr *nlh, const struct timespec *when,
+    void (*observe)(void *, const struct event *), void *arg)
 {
 	struct event	ev;
 	int		error;
@@ -98,9 +100,10 @@ stream_msg(struct stream *s, const char *netns, const struct nlmsghdr *nlh,
 	}
 	ev.time = *when;
 	ev.netns = netns;
+	ev.show_netns = show;
 	s->st.events[ev.type][ev.kind]++;
-	if (s->observe != NULL)
-		s->observe(s->observe_arg, &ev);
+	if (observe != NULL)
+		observe(arg, &ev);
 	stream_publish(s, &ev);
 }
 
@@ -118,14 +121,6 @@ stream_publish(struct stream *s, struct event *ev)
 	fanout_publish(s->fo, ev, s->line.data, s->line.len, ev->seq);
 }
 
-/* Have fn see every decoded event before it is published. */
-void
-stream_set_observer(struct stream *s, void (*fn)(void *,
-    const struct event *), void *arg)
-{
-	s->observe = fn;
-	s->observe_arg = arg;
-}
 
 /*
  * The kernel dropped lost messages on the socket of netns: tell every

@@ -1087,6 +1087,7 @@ encode_fixture(const struct fixture *f, struct buf *out)
 	ev.time.tv_nsec = f->nsec;
 	if (f->flags & F_NETNS) {
 		ev.netns = "blue \"ns\"\n\xc3\xbf";
+		ev.show_netns = true;
 		ev.resync = true;
 	}
 	buf_reset(out);

@@ -256,6 +256,24 @@ START_TEST(test_not_and_conjunction)
 }
 END_TEST
 
+START_TEST(test_netns)
+{
+	struct fx	x;
+
+	fx_ct(&x, AF_INET, IPPROTO_UDP, "10.0.0.1", "10.0.0.2", 1, 2);
+	x.ev.netns = "blue";
+	ck_assert(matches(&x, "{\"netns\":\"blue\"}"));
+	ck_assert(matches(&x, "{\"netns\":[\"red\",\"blue\"]}"));
+	ck_assert(!matches(&x, "{\"netns\":\"red\"}"));
+	ck_assert(matches(&x, "{\"not\":{\"netns\":\"red\"}}"));
+	x.ev.netns = NULL;
+	ck_assert(!matches(&x, "{\"netns\":\"blue\"}"));
+	nfct_destroy(x.ct);
+	parse_bad("{\"netns\":\"\"}", "filter.netns: expected a namespace");
+	parse_bad("{\"netns\":7}", "filter.netns: expected a namespace");
+}
+END_TEST
+
 START_TEST(test_bad_filters_name_the_field)
 {
 	parse_bad("[]", "filter: expected an object");
@@ -344,6 +362,7 @@ make_filter_suite(void)
 	tcase_add_test(tc, test_ports);
 	tcase_add_test(tc, test_mark_zone_status_state);
 	tcase_add_test(tc, test_not_and_conjunction);
+	tcase_add_test(tc, test_netns);
 	tcase_add_test(tc, test_bad_filters_name_the_field);
 	tcase_add_test(tc, test_masks_and_hints);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,223 @@
+/*
+ * mon.c - a monitored network namespace.
+ *
+ * For each namespace the daemon holds an event socket (nl.c), a pool of
+ * request sockets (query.c), the live-entry index and its resync
+ * (resync.c) and the startup diagnosis.  All are opened while the daemon
+ * still has its privileges; the namespace is entered only for that.
+ * When more than one namespace is monitored, every line carries
+ * "netns":NAME; with one, it carries none, so the single-namespace schema
+ * does not change.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctx.h"
+#include "diag.h"
+#include "event.h"
+#include "kfilter.h"
+#include "log.h"
+#include "mon.h"
+#include "netns.h"
+#include "nl.h"
+#include "opts.h"
+#include "query.h"
+#include "resync.h"
+#include "stream.h"
+
+/* Write the names of the bits set in mask, comma-separated, into buf. */
+static const char *
+mon_format_list(char *buf, size_t len, unsigned int mask,
+    const char *(*name)(unsigned int))
+{
+	unsigned int	bit;
+	size_t		off = 0;
+
+	buf[0] = '\0';
+	for (bit = 0; bit < 32; bit++) {
+		if ((mask & (1U << bit)) == 0)
+			continue;
+		off += snprintf(buf + off, len - off, "%s%s", off ? "," : "",
+		    name(bit));
+		if (off >= len)
+			break;
+	}
+	return (buf);
+}
+
+/* Event source callback: one message. */
+static void
+mon_nl_msg(void *arg, struct nlsrc *src, const struct nlmsghdr *nlh,
+    const struct timespec *when)
+{
+	struct mon	*m = arg;
+
+	stream_msg(m->ctx->stream, m->name, m->ctx->multi, nlh, when,
+	    m->resync != NULL ? resync_observe : NULL, m->resync);
+}
+
+/* Event source callback: the kernel dropped messages. */
+static void
+mon_nl_overrun(void *arg, struct nlsrc *src, uint64_t lost)
+{
+	struct mon	*m = arg;
+
+	log_warnx("%s: event socket overrun: the kernel dropped %llu "
+	    "messages", m->name, (unsigned long long)lost);
+	stream_overrun(m->ctx->stream, mon_line_name(m), lost);
+	resync_overrun(m->resync);
+}
+
+/* Event source callback: end of a batch. */
+static void
+mon_nl_batch_end(void *arg, struct nlsrc *src)
+{
+	struct mon	*m = arg;
+
+	stream_flush(m->ctx->stream);
+}
+
+static const struct nlsrc_ops mon_nl_ops = {
+	mon_nl_msg,
+	mon_nl_overrun,
+	mon_nl_batch_end,
+};
+
+/* Set one sysctl asked for in the namespace we are in. */
+static void
+mon_sysctl(const struct mon *m, bool want, const char *name, int value)
+{
+	int	error;
+
+	if (!want)
+		return;
+	if ((error = diag_sysctl_set(name, value)) != 0) {
+		errno = -error;
+		log_warn("%s: cannot set %s, ignoring", m->name, name);
+	}
+}
+
+/*
+ * Open namespace spec ("host", a name under /run/netns or a path): its
+ * event and request sockets (joining the event groups also loads
+ * ctnetlink where it is a module), then the sysctls asked for, the
+ * diagnosis, and the live-entry index.  Exits on failure: it runs at
+ * startup only.
+ */
+int
+mon_open(struct ctx *ctx, const char *spec, const struct options *o,
+    struct mon **mp)
+{
+	struct nlsrc_opts	 nopts;
+	struct resync_opts	 ro;
+	struct mon		*m;
+	char			 path[PATH_MAX], types[64], kinds[64];
+	int			 nsfd = -1, self = -1, error;
+
+	if ((m = calloc(1, sizeof *m)) == NULL ||
+	    (m->name = strdup(spec)) == NULL)
+		fatalx("out of memory");
+	m->ctx = ctx;
+	if (strcmp(spec, MON_HOST) != 0) {
+		if (netns_resolve(spec, path, sizeof path) != 0)
+			fatalx("--netns: invalid namespace '%s'", spec);
+		if ((m->path = strdup(path)) == NULL)
+			fatalx("out of memory");
+		if ((nsfd = netns_open(path)) < 0) {
+			errno = -nsfd;
+			if (nsfd == -ENOTSUP)
+				fatalx("--netns: '%s' (%s) is not a network "
+				    "namespace", spec, path);
+			fatal("--netns: cannot open namespace '%s' (%s)", spec,
+			    path);
+		}
+	}
+	nopts.groups = nl_groups(o->types, o->kinds);
+	nopts.rcvbuf = (int)o->rcvbuf;
+	nopts.rcvbuf_max = (int)o->rcvbuf_max;
+	nopts.reliable = o->reliable;
+	error = nlsrc_open(&m->src, ctx->base, nsfd, m->name, &nopts,
+	    &mon_nl_ops, m);
+	if (error == 0)
+		error = query_open(&m->query, ctx->base, nsfd, m->name,
+		    QUERY_SOCKETS_DEFAULT);
+	if (error != 0) {
+		errno = -error;
+		if (error == -EPERM)
+			fatal("%s: cannot subscribe to conntrack events "
+			    "(CAP_NET_ADMIN is needed)", m->name);
+		fatal("%s: cannot open the conntrack sockets", m->name);
+	}
+	if (ctx->kf != NULL &&
+	    (error = kfilter_attach(ctx->kf, nlsrc_fd(m->src))) != 0) {
+		errno = -error;
+		fatal("%s: cannot attach the kernel filter", m->name);
+	}
+
+	if (nsfd != -1 && (self = netns_enter(nsfd)) < 0) {
+		errno = -self;
+		fatal("--netns: cannot enter namespace '%s'", spec);
+	}
+	mon_sysctl(m, o->set_events_sysctl, DIAG_EVENTS, 1);
+	mon_sysctl(m, o->enable_acct, DIAG_ACCT, 1);
+	mon_sysctl(m, o->enable_timestamp, DIAG_TIMESTAMP, 1);
+	diag_collect(&m->diag);
+	if (self != -1 && netns_leave(self) != 0)
+		fatal("cannot return to the initial network namespace");
+	if (nsfd != -1)
+		close(nsfd);
+	diag_log(&m->diag, m->name);
+
+	if (!o->no_track) {
+		ro.delay_ms = (long long)o->resync_delay;
+		ro.interval_s = (long)o->resync_interval;
+		if ((m->resync = resync_new(ctx, m, &ro)) == NULL)
+			fatalx("out of memory");
+	}
+	log_info("monitoring %s: types %s, events %s, receive buffer %d "
+	    "bytes%s%s", m->name,
+	    mon_format_list(types, sizeof types, o->types, event_type_name),
+	    mon_format_list(kinds, sizeof kinds, o->kinds, event_kind_name),
+	    nlsrc_stats(m->src)->rcvbuf, o->reliable ? ", reliable" : "",
+	    ctx->kf != NULL ? ", kernel filter" : "");
+	*mp = m;
+	return (0);
+}
+
+/* Close a namespace's sockets and free it; NULL is fine. */
+void
+mon_free(struct mon *m)
+{
+	if (m == NULL)
+		return;
+	resync_free(m->resync);
+	nlsrc_free(m->src);
+	query_free(m->query);
+	free(m->path);
+	free(m->name);
+	free(m);
+}
+
+/* Find a monitored namespace by name. */
+struct mon *
+mon_find(struct ctx *ctx, const char *name)
+{
+	struct mon	*m;
+
+	TAILQ_FOREACH(m, &ctx->mons, entry)
+		if (strcmp(m->name, name) == 0)
+			return (m);
+	return (NULL);
+}
+
+/* The "netns" lines of this namespace carry: NULL with only one. */
+const char *
+mon_line_name(const struct mon *m)
+{
+	return (m->ctx->multi ? m->name : NULL);
+}
