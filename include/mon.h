@@ -8,6 +8,7 @@
 #include <sys/queue.h>
 
 #include "diag.h"
+#include "query.h"
 
 struct ctx;
 struct nlsrc;
@@ -30,7 +31,27 @@ TAILQ_HEAD(mons, mon);
 
 #define MON_HOST	"host"
 
-int		 mon_open(struct ctx *, const char *, const struct options *,
+/* What the privileged part of opening a namespace sets up. */
+struct mon_make {
+	unsigned int	groups;
+	int		rcvbuf;
+	bool		reliable;
+	bool		set_events, acct, timestamp;
+};
+
+/* What it hands back: the sockets, and what the diagnosis found. */
+struct mon_fds {
+	int		ev;
+	int		q[QUERY_SOCKETS_DEFAULT];
+	struct diag	diag;
+};
+
+void		 mon_make_opts(const struct options *, struct mon_make *);
+int		 mon_make(const char *, const struct mon_make *,
+		     struct mon_fds *, char *, size_t);
+int		 mon_attach(struct ctx *, const char *, const char *,
+		     struct mon_fds *, const struct options *, struct mon **);
+void		 mon_open(struct ctx *, const char *, const struct options *,
 		     struct mon **);
 void		 mon_free(struct mon *);
 struct mon	*mon_find(struct ctx *, const char *);

@@ -48,6 +48,7 @@ struct nlsrc_opts {
 	bool		reliable;	/* NETLINK_BROADCAST_ERROR, NO_ENOBUFS */
 };
 
+int		 nl_event_socket(const struct nlsrc_opts *, int *);
 int		 nlsrc_open(struct nlsrc **, struct event_base *, int,
 		     const char *, const struct nlsrc_opts *,
 		     const struct nlsrc_ops *, void *);

@@ -49,7 +49,8 @@ struct query_stats {
 #define QUERY_SOCKETS_DEFAULT	4
 #define QUERY_REQLEN		1024
 
-int		 query_open(struct query **, struct event_base *, int,
+int		 query_socket(int *);
+int		 query_open(struct query **, struct event_base *, const int *,
 		     const char *, unsigned int);
 void		 query_free(struct query *);
 struct qjob	*query_dump(struct query *, const struct qdump *,

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,89 +91,133 @@ static const struct nlsrc_ops mon_nl_ops = {
 
 /* Set one sysctl asked for in the namespace we are in. */
 static void
-mon_sysctl(const struct mon *m, bool want, const char *name, int value)
+mon_sysctl(const char *name, bool want, const char *key, int value)
 {
 	int	error;
 
 	if (!want)
 		return;
-	if ((error = diag_sysctl_set(name, value)) != 0) {
+	if ((error = diag_sysctl_set(key, value)) != 0) {
 		errno = -error;
-		log_warn("%s: cannot set %s, ignoring", m->name, name);
+		log_warn("%s: cannot set %s, ignoring", name, key);
 	}
 }
 
+/* What mon_make() is to set up, from the settings. */
+void
+mon_make_opts(const struct options *o, struct mon_make *mk)
+{
+	memset(mk, 0, sizeof *mk);
+	mk->groups = nl_groups(o->types, o->kinds);
+	mk->rcvbuf = (int)o->rcvbuf;
+	mk->reliable = o->reliable;
+	mk->set_events = o->set_events_sysctl;
+	mk->acct = o->enable_acct;
+	mk->timestamp = o->enable_timestamp;
+}
+
 /*
- * Open namespace spec ("host", a name under /run/netns or a path): its
- * event and request sockets (joining the event groups also loads
- * ctnetlink where it is a module), then the sysctls asked for, the
- * diagnosis, and the live-entry index.  Exits on failure: it runs at
- * startup only.
+ * The privileged part of opening a namespace (path NULL: ours): its event
+ * socket and request sockets (joining the event groups also loads
+ * ctnetlink where it is a module), the sysctls asked for, and the
+ * diagnosis.  Runs at startup and, for namespaces that appear later, in
+ * the privileged helper.  Returns 0 or -errno with a message in err.
  */
 int
-mon_open(struct ctx *ctx, const char *spec, const struct options *o,
-    struct mon **mp)
+mon_make(const char *path, const struct mon_make *mk, struct mon_fds *out,
+    char *err, size_t errlen)
 {
 	struct nlsrc_opts	 nopts;
-	struct resync_opts	 ro;
-	struct mon		*m;
-	char			 path[PATH_MAX], types[64], kinds[64];
-	int			 nsfd = -1, self = -1, error;
+	int			 nsfd = -1, self = -1, error, i;
 
-	if ((m = calloc(1, sizeof *m)) == NULL ||
-	    (m->name = strdup(spec)) == NULL)
-		fatalx("out of memory");
-	m->ctx = ctx;
-	if (strcmp(spec, MON_HOST) != 0) {
-		if (netns_resolve(spec, path, sizeof path) != 0)
-			fatalx("--netns: invalid namespace '%s'", spec);
-		if ((m->path = strdup(path)) == NULL)
-			fatalx("out of memory");
+	memset(out, 0, sizeof *out);
+	out->ev = -1;
+	for (i = 0; i < QUERY_SOCKETS_DEFAULT; i++)
+		out->q[i] = -1;
+	if (path != NULL) {
 		if ((nsfd = netns_open(path)) < 0) {
-			errno = -nsfd;
-			if (nsfd == -ENOTSUP)
-				fatalx("--netns: '%s' (%s) is not a network "
-				    "namespace", spec, path);
-			fatal("--netns: cannot open namespace '%s' (%s)", spec,
-			    path);
+			snprintf(err, errlen, nsfd == -ENOTSUP ? "%s is not a "
+			    "network namespace" : "cannot open %s: %s", path,
+			    strerror(-nsfd));
+			return (nsfd);
+		}
+		if ((self = netns_enter(nsfd)) < 0) {
+			snprintf(err, errlen, "cannot enter %s: %s", path,
+			    strerror(-self));
+			close(nsfd);
+			return (self);
 		}
 	}
-	nopts.groups = nl_groups(o->types, o->kinds);
-	nopts.rcvbuf = (int)o->rcvbuf;
-	nopts.rcvbuf_max = (int)o->rcvbuf_max;
-	nopts.reliable = o->reliable;
-	error = nlsrc_open(&m->src, ctx->base, nsfd, m->name, &nopts,
-	    &mon_nl_ops, m);
-	if (error == 0)
-		error = query_open(&m->query, ctx->base, nsfd, m->name,
-		    QUERY_SOCKETS_DEFAULT);
-	if (error != 0) {
-		errno = -error;
-		if (error == -EPERM)
-			fatal("%s: cannot subscribe to conntrack events "
-			    "(CAP_NET_ADMIN is needed)", m->name);
-		fatal("%s: cannot open the conntrack sockets", m->name);
+	memset(&nopts, 0, sizeof nopts);
+	nopts.groups = mk->groups;
+	nopts.rcvbuf = mk->rcvbuf;
+	nopts.reliable = mk->reliable;
+	error = nl_event_socket(&nopts, &out->ev);
+	for (i = 0; i < QUERY_SOCKETS_DEFAULT && error == 0; i++)
+		error = query_socket(&out->q[i]);
+	if (error != 0)
+		snprintf(err, errlen, "%s", error == -EPERM ? "cannot subscribe "
+		    "to conntrack events (CAP_NET_ADMIN is needed)" :
+		    "cannot open the conntrack sockets");
+	if (error == 0) {
+		mon_sysctl(path ? path : MON_HOST, mk->set_events, DIAG_EVENTS,
+		    1);
+		mon_sysctl(path ? path : MON_HOST, mk->acct, DIAG_ACCT, 1);
+		mon_sysctl(path ? path : MON_HOST, mk->timestamp,
+		    DIAG_TIMESTAMP, 1);
+		diag_collect(&out->diag);
 	}
-	if (ctx->kf != NULL &&
-	    (error = kfilter_attach(ctx->kf, nlsrc_fd(m->src))) != 0) {
-		errno = -error;
-		fatal("%s: cannot attach the kernel filter", m->name);
-	}
-
-	if (nsfd != -1 && (self = netns_enter(nsfd)) < 0) {
-		errno = -self;
-		fatal("--netns: cannot enter namespace '%s'", spec);
-	}
-	mon_sysctl(m, o->set_events_sysctl, DIAG_EVENTS, 1);
-	mon_sysctl(m, o->enable_acct, DIAG_ACCT, 1);
-	mon_sysctl(m, o->enable_timestamp, DIAG_TIMESTAMP, 1);
-	diag_collect(&m->diag);
 	if (self != -1 && netns_leave(self) != 0)
 		fatal("cannot return to the initial network namespace");
 	if (nsfd != -1)
 		close(nsfd);
-	diag_log(&m->diag, m->name);
+	if (error != 0) {
+		if (out->ev != -1)
+			close(out->ev);
+		for (i = 0; i < QUERY_SOCKETS_DEFAULT; i++)
+			if (out->q[i] != -1)
+				close(out->q[i]);
+	}
+	return (error);
+}
 
+/*
+ * The unprivileged part: take the sockets made by mon_make() and set up
+ * the event source, the request pool, the kernel filter and the index.
+ */
+int
+mon_attach(struct ctx *ctx, const char *name, const char *path,
+    struct mon_fds *fds, const struct options *o, struct mon **mp)
+{
+	struct nlsrc_opts	 nopts;
+	struct resync_opts	 ro;
+	struct mon		*m;
+	char			 types[64], kinds[64];
+	int			 error;
+
+	if ((m = calloc(1, sizeof *m)) == NULL ||
+	    (m->name = strdup(name)) == NULL ||
+	    (path != NULL && (m->path = strdup(path)) == NULL))
+		fatalx("out of memory");
+	m->ctx = ctx;
+	m->diag = fds->diag;
+	nopts.groups = nl_groups(o->types, o->kinds);
+	nopts.rcvbuf = (int)o->rcvbuf;
+	nopts.rcvbuf_max = (int)o->rcvbuf_max;
+	nopts.reliable = o->reliable;
+	if ((error = nlsrc_open(&m->src, ctx->base, fds->ev, m->name, &nopts,
+	    &mon_nl_ops, m)) != 0 ||
+	    (error = query_open(&m->query, ctx->base, fds->q, m->name,
+	    QUERY_SOCKETS_DEFAULT)) != 0)
+		fatalx("%s: out of memory", m->name);
+	if (ctx->kf != NULL &&
+	    (error = kfilter_attach(ctx->kf, nlsrc_fd(m->src))) != 0) {
+		errno = -error;
+		log_warn("%s: cannot attach the kernel filter", m->name);
+		mon_free(m);
+		return (error);
+	}
+	diag_log(&m->diag, m->name);
 	if (!o->no_track) {
 		ro.delay_ms = (long long)o->resync_delay;
 		ro.interval_s = (long)o->resync_interval;
@@ -187,6 +232,28 @@ mon_open(struct ctx *ctx, const char *spec, const struct options *o,
 	    ctx->kf != NULL ? ", kernel filter" : "");
 	*mp = m;
 	return (0);
+}
+
+/*
+ * Open namespace spec ("host", a name under /run/netns or a path) at
+ * startup, while the daemon still has its privileges.  Exits on failure.
+ */
+void
+mon_open(struct ctx *ctx, const char *spec, const struct options *o,
+    struct mon **mp)
+{
+	struct mon_make	 mk;
+	struct mon_fds	 fds;
+	char		 path[PATH_MAX], err[256];
+	bool		 own = strcmp(spec, MON_HOST) == 0;
+
+	if (!own && netns_resolve(spec, path, sizeof path) != 0)
+		fatalx("--netns: invalid namespace '%s'", spec);
+	mon_make_opts(o, &mk);
+	if (mon_make(own ? NULL : path, &mk, &fds, err, sizeof err) != 0)
+		fatalx("%s: %s", spec, err);
+	if (mon_attach(ctx, spec, own ? NULL : path, &fds, o, mp) != 0)
+		fatalx("%s: cannot set up", spec);
 }
 
 /* Close a namespace's sockets and free it; NULL is fine. */

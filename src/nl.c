@@ -269,49 +269,57 @@ nlsrc_read(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Create the socket in the namespace nsfd (-1: the current one), join the
- * groups and set the receive buffer and the reliability options.
+ * Create an event socket in the current namespace: bound, joined to the
+ * groups, with its receive buffer and reliability options.  This needs
+ * CAP_NET_ADMIN; it runs at startup and in the privileged helper.
+ * Returns 0 or -errno; *fdp is the socket.
  */
-static int
-nlsrc_socket(struct nlsrc *s, int nsfd)
+int
+nl_event_socket(const struct nlsrc_opts *o, int *fdp)
 {
 	struct sockaddr_nl	 sa;
-	int			 self = -1, g, one = 1;
+	int			 fd, g, one = 1, error;
 
-	if (nsfd != -1 && (self = netns_enter(nsfd)) < 0)
-		return (self);
-	s->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    NETLINK_NETFILTER);
-	if (self != -1 && netns_leave(self) < 0)
-		fatal("cannot return to the initial network namespace");
-	if (s->fd == -1)
+	if (fd == -1)
 		return (-errno);
-
 	memset(&sa, 0, sizeof sa);
 	sa.nl_family = AF_NETLINK;
-	if (bind(s->fd, (struct sockaddr *)&sa, sizeof sa) == -1)
-		return (-errno);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == -1)
+		goto fail;
 	for (g = 1; g < 32; g++) {
-		if ((s->opts.groups & (1U << g)) == 0)
+		if ((o->groups & (1U << g)) == 0)
 			continue;
-		if (setsockopt(s->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP,
+		if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP,
 		    &g, sizeof g) == -1)
-			return (-errno);
+			goto fail;
 	}
-	if (s->opts.rcvbuf > 0 && nlsrc_set_rcvbuf(s, s->opts.rcvbuf) != 0)
-		log_warn("%s: cannot set the receive buffer, ignoring", s->name);
-	if (s->opts.reliable &&
-	    (setsockopt(s->fd, SOL_NETLINK, NETLINK_BROADCAST_ERROR, &one,
+	if (o->rcvbuf > 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &o->rcvbuf,
+	    sizeof o->rcvbuf) == -1 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf,
+	    sizeof o->rcvbuf) == -1)
+		goto fail;
+	if (o->reliable &&
+	    (setsockopt(fd, SOL_NETLINK, NETLINK_BROADCAST_ERROR, &one,
 	    sizeof one) == -1 ||
-	    setsockopt(s->fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one,
+	    setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one,
 	    sizeof one) == -1))
-		return (-errno);
+		goto fail;
+	*fdp = fd;
 	return (0);
+
+fail:
+	error = -errno;
+	close(fd);
+	return (error);
 }
 
 /*
- * Open an event source.  nsfd is the namespace (-1 for ours), name labels
- * it in logs and lines.  Returns 0 or -errno.
+ * Make an event source of a socket made by nl_event_socket() (it is
+ * adopted, and closed with the source); name labels it in logs.
+ * Returns 0 or -errno.
  *
  * In reliable mode (NETLINK_BROADCAST_ERROR with NETLINK_NO_ENOBUFS) the
  * kernel learns when a DESTROY event could not be delivered and keeps the
@@ -321,16 +329,19 @@ nlsrc_socket(struct nlsrc *s, int nsfd)
  * after every wakeup in this mode, since no ENOBUFS ever says so.
  */
 int
-nlsrc_open(struct nlsrc **sp, struct event_base *base, int nsfd,
+nlsrc_open(struct nlsrc **sp, struct event_base *base, int fd,
     const char *name, const struct nlsrc_opts *opts,
     const struct nlsrc_ops *ops, void *arg)
 {
 	struct nlsrc	*s;
-	int		 i, error;
+	socklen_t	 len;
+	int		 i;
 
-	if ((s = calloc(1, sizeof *s)) == NULL)
+	if ((s = calloc(1, sizeof *s)) == NULL) {
+		close(fd);
 		return (-ENOMEM);
-	s->fd = -1;
+	}
+	s->fd = fd;
 	s->ops = ops;
 	s->arg = arg;
 	s->opts = *opts;
@@ -348,10 +359,9 @@ nlsrc_open(struct nlsrc **sp, struct event_base *base, int nsfd,
 		s->msgs[i].msg_hdr.msg_iovlen = 1;
 		s->msgs[i].msg_hdr.msg_name = &s->addrs[i];
 	}
-	if ((error = nlsrc_socket(s, nsfd)) != 0) {
-		nlsrc_free(s);
-		return (error);
-	}
+	s->rcvbuf = s->opts.rcvbuf;
+	len = sizeof s->st.rcvbuf;
+	getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &s->st.rcvbuf, &len);
 	nlsrc_kernel_drops(s, &s->drops_seen);
 	s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST, nlsrc_read, s);
 	if (s->ev == NULL || event_add(s->ev, NULL) == -1) {

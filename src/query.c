@@ -322,37 +322,44 @@ query_job_cancel(struct qjob *j)
 	event_add(j->sock->ev, NULL);
 }
 
-/* Open one request socket in the current namespace. */
-static int
-query_socket(struct qsock *qs)
+/*
+ * Create one request socket in the current namespace (it must be opened
+ * with CAP_NET_ADMIN to be of use).  Returns 0 or -errno.
+ */
+int
+query_socket(int *fdp)
 {
 	struct sockaddr_nl	sa;
-	socklen_t		len = sizeof sa;
+	int			fd, error;
 
-	qs->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    NETLINK_NETFILTER);
-	if (qs->fd == -1)
+	if (fd == -1)
 		return (-errno);
 	memset(&sa, 0, sizeof sa);
 	sa.nl_family = AF_NETLINK;
-	if (bind(qs->fd, (struct sockaddr *)&sa, sizeof sa) == -1 ||
-	    getsockname(qs->fd, (struct sockaddr *)&sa, &len) == -1)
-		return (-errno);
-	qs->portid = sa.nl_pid;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == -1) {
+		error = -errno;
+		close(fd);
+		return (error);
+	}
+	*fdp = fd;
 	return (0);
 }
 
 /*
- * Open n request sockets in namespace nsfd (-1: ours).  Returns 0 or
- * -errno.
+ * Make a pool of the n request sockets made by query_socket() (they are
+ * adopted, and closed with the pool).  Returns 0 or -errno.
  */
 int
-query_open(struct query **qp, struct event_base *base, int nsfd,
+query_open(struct query **qp, struct event_base *base, const int *fds,
     const char *name, unsigned int n)
 {
-	struct query	*q;
-	unsigned int	 i;
-	int		 self = -1, error = 0;
+	struct sockaddr_nl	 sa;
+	socklen_t		 len;
+	struct query		*q;
+	unsigned int		 i;
+	int			 error = 0;
 
 	if ((q = calloc(1, sizeof *q)) == NULL)
 		return (-ENOMEM);
@@ -363,20 +370,21 @@ query_open(struct query **qp, struct event_base *base, int nsfd,
 	q->socks = calloc(n, sizeof *q->socks);
 	q->rbuf = malloc(QUERY_RCVLEN);
 	if (q->name == NULL || q->socks == NULL || q->rbuf == NULL) {
+		for (i = 0; i < n; i++)
+			close(fds[i]);
 		query_free(q);
 		return (-ENOMEM);
 	}
 	for (i = 0; i < n; i++)
-		q->socks[i].fd = -1;
-	if (nsfd != -1 && (self = netns_enter(nsfd)) < 0) {
-		query_free(q);
-		return (self);
-	}
-	for (i = 0; i < n && error == 0; i++)
-		error = query_socket(&q->socks[i]);
-	if (self != -1 && netns_leave(self) < 0)
-		fatal("cannot return to the initial network namespace");
+		q->socks[i].fd = fds[i];
 	for (i = 0; i < n && error == 0; i++) {
+		len = sizeof sa;
+		if (getsockname(q->socks[i].fd, (struct sockaddr *)&sa,
+		    &len) == -1) {
+			error = -errno;
+			break;
+		}
+		q->socks[i].portid = sa.nl_pid;
 		q->socks[i].q = q;
 		q->socks[i].ev = event_new(base, q->socks[i].fd,
 		    EV_READ | EV_PERSIST, query_read, &q->socks[i]);
