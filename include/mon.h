@@ -51,10 +51,12 @@ int		 mon_make(const char *, const struct mon_make *,
 		     struct mon_fds *, char *, size_t);
 int		 mon_attach(struct ctx *, const char *, const char *,
 		     struct mon_fds *, const struct options *, struct mon **);
-void		 mon_open(struct ctx *, const char *, const struct options *,
-		     struct mon **);
+int		 mon_open(struct ctx *, const char *, const struct options *,
+		     struct mon **, char *, size_t);
 void		 mon_free(struct mon *);
 struct mon	*mon_find(struct ctx *, const char *);
+void		 mon_gone(struct mon *);
+int		 mon_appear(struct ctx *, const char *, const struct options *);
 const char	*mon_line_name(const struct mon *);
 
 #endif

@@ -58,6 +58,8 @@ int		 nlsrc_fd(const struct nlsrc *);
 const struct nlsrc_stats *nlsrc_stats(const struct nlsrc *);
 bool		 nlsrc_congested(const struct nlsrc *);
 void		 nlsrc_set_rcvbuf_max(struct nlsrc *, int);
+void		 nlsrc_set_psfd(struct nlsrc *, int);
+int		 nlsrc_psfd(const struct nlsrc *);
 int		 nlsrc_kernel_drops(const struct nlsrc *, uint64_t *);
 
 #endif

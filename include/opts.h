@@ -18,6 +18,7 @@
 struct options {
 	bool		 to_stdout;
 	char		*netns;			/* comma list, NULL: ours */
+	bool		 netns_all;
 	unsigned int	 types;
 	unsigned int	 kinds;
 	int		 debug;

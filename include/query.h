@@ -62,5 +62,8 @@ void		 query_job_cancel(struct qjob *);
 const struct query_stats *query_stats(const struct query *);
 const char	*query_name(const struct query *);
 void		 query_allow_privsep(const struct query *);
+void		 query_set_psfds(struct query *, const int *);
+void		 query_close_psfds(const struct query *);
+void		 query_shutdown(struct query *, int);
 
 #endif

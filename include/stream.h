@@ -33,6 +33,7 @@ void		 stream_msg(struct stream *, const char *, bool,
 void		 stream_overrun(struct stream *, const char *, uint64_t);
 void		 stream_flush(struct stream *);
 void		 stream_publish(struct stream *, struct event *);
+void		 stream_netns(struct stream *, const char *, const char *);
 int		 stream_encode(struct stream *, struct event *, struct buf *);
 const struct stream_stats *stream_stats(const struct stream *);
 

@@ -119,12 +119,16 @@ snap_done(void *arg, int error)
 	char		*s;
 
 	client_set_job(c, NULL);
-	if (error == 0 && sn->table == QT_CT && sn->want_exp &&
-	    snap_start(sn, sn->mon, QT_EXP) == 0)
+	if (error == 0 && sn->mon != NULL && sn->table == QT_CT &&
+	    sn->want_exp && snap_start(sn, sn->mon, QT_EXP) == 0)
 		return;
-	if (error == 0 && (m = TAILQ_NEXT(sn->mon, entry)) != NULL &&
+	/* A namespace that went away meanwhile is skipped. */
+	if ((error == 0 || error == -ENODEV) && sn->mon != NULL &&
+	    (m = TAILQ_NEXT(sn->mon, entry)) != NULL &&
 	    snap_start(sn, m, sn->want_ct ? QT_CT : QT_EXP) == 0)
 		return;
+	if (error == -ENODEV)
+		error = 0;
 	clock_gettime(CLOCK_REALTIME, &now);
 	encode_time(t, now.tv_sec, now.tv_nsec / 1000, 6);
 	sync = json_pack("{s:s,s:I,s:s}", "type", "sync", "entries",
@@ -194,6 +198,10 @@ cmd_subscribe(struct client *c, struct cmd_req *req)
 	sn->want_exp = (types & EV_TYPE_BIT(EV_TYPE_EXPECT)) != 0;
 	client_set_cmdstate(c, sn, snap_free);
 	fanout_sub_hold(client_sub(c));
+	if (TAILQ_EMPTY(&ctx->mons)) {
+		snap_done(sn, 0);	/* nothing to dump: sync at once */
+		return (0);
+	}
 	if (snap_start(sn, TAILQ_FIRST(&ctx->mons), sn->want_ct ? QT_CT :
 	    QT_EXP) != 0) {
 		snap_done(sn, -ENOMEM);

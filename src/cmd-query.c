@@ -106,6 +106,9 @@ cmdq_kernel_error(struct cmdq *q, int error, const char *what)
 	if (error == -ENOENT)
 		client_reply_error(q->c, q->id, "not_found", "%s: no such "
 		    "entry", what);
+	else if (error == -ENODEV)
+		client_reply_error(q->c, q->id, "not_found", "%s: the "
+		    "namespace went away", what);
 	else if (error == -EEXIST)
 		client_reply_error(q->c, q->id, "exists", "%s: the entry "
 		    "exists already", what);
@@ -143,6 +146,11 @@ cmdq_mon(struct client *c, struct cmd_req *req, bool all_ok, struct mon **mp)
 	json_t		*v = json_object_get(req->root, "netns");
 
 	*mp = NULL;
+	if (ctx->nmons == 0) {
+		client_reply_error(c, req->id, "not_found", "no namespace is "
+		    "monitored at the moment");
+		return (-1);
+	}
 	if (v != NULL) {
 		if (!json_is_string(v)) {
 			client_reply_error(c, req->id, "bad_request", "netns: "
@@ -392,7 +400,9 @@ dump_done(void *arg, int error)
 	struct qdump	 d;
 
 	client_set_job(q->c, NULL);
-	if (error == 0 && q->all && TAILQ_NEXT(q->mon, entry) != NULL) {
+	/* A namespace that went away meanwhile is skipped. */
+	if ((error == 0 || error == -ENODEV) && q->all &&
+	    TAILQ_NEXT(q->mon, entry) != NULL) {
 		q->mon = TAILQ_NEXT(q->mon, entry);
 		cmdq_dump_request(q->filter, q->table, &d);
 		cmdq_start(q, query_dump(q->mon->query, &d, &dump_ops, q));

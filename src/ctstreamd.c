@@ -30,6 +30,7 @@
 #include "log.h"
 #include "netns.h"
 #include "nl.h"
+#include "nswatch.h"
 #include "opts.h"
 #include "priv.h"
 #include "privsep.h"
@@ -50,6 +51,7 @@ struct daemon {
 	bool		 adopted[2];	/* by listener kind */
 	struct event	*sigs[3];
 	struct event	*status_ev;
+	struct nswatch	*watch;
 	int		 exit_status;
 };
 
@@ -265,30 +267,72 @@ daemon_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(d->ctx.base);
 }
 
+/* Open one namespace at startup; fatal tells whether failure is. */
+static void
+daemon_open_mon(struct daemon *d, const char *spec, bool fatal_error)
+{
+	struct mon	*m;
+	char		 err[256];
+
+	if (mon_find(&d->ctx, spec) != NULL) {
+		if (fatal_error)
+			fatalx("--netns: '%s' given twice", spec);
+		return;
+	}
+	if (mon_open(&d->ctx, spec, &d->opt, &m, err, sizeof err) != 0) {
+		if (fatal_error)
+			fatalx("--netns: %s: %s", spec, err);
+		log_warnx("%s: not monitored: %s", spec, err);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&d->ctx.mons, m, entry);
+	d->ctx.nmons++;
+}
+
+/* nswatch_list() callback: a namespace present at startup. */
+static void
+daemon_found_netns(void *arg, const char *name)
+{
+	daemon_open_mon(arg, name, false);
+}
+
 /*
- * Open every namespace to monitor: the --netns list, or the daemon's own.
- * With more than one, lines carry "netns".
+ * Open every namespace to monitor: those under /run/netns with
+ * --netns-all, the --netns list, and otherwise the daemon's own.  With
+ * more than one, or --netns-all, lines carry "netns".  Named namespaces
+ * are watched, to report them gone (and, with --netns-all, to add new
+ * ones).
  */
 static void
 daemon_open_mons(struct daemon *d)
 {
 	struct mon	*m;
 	char		*copy, *w, *save = NULL;
+	bool		 named = false;
 
 	TAILQ_INIT(&d->ctx.mons);
-	if ((copy = strdup(d->opt.netns != NULL ? d->opt.netns : MON_HOST)) ==
-	    NULL)
-		fatalx("out of memory");
-	for (w = strtok_r(copy, ",", &save); w != NULL;
-	    w = strtok_r(NULL, ",", &save)) {
-		if (mon_find(&d->ctx, w) != NULL)
-			fatalx("--netns: '%s' given twice", w);
-		mon_open(&d->ctx, w, &d->opt, &m);
-		TAILQ_INSERT_TAIL(&d->ctx.mons, m, entry);
-		d->ctx.nmons++;
-		d->ctx.multi = d->ctx.nmons > 1;
+	if (d->opt.netns_all)
+		nswatch_list(daemon_found_netns, d);
+	if (d->opt.netns != NULL || !d->opt.netns_all) {
+		if ((copy = strdup(d->opt.netns != NULL ? d->opt.netns :
+		    MON_HOST)) == NULL)
+			fatalx("out of memory");
+		for (w = strtok_r(copy, ",", &save); w != NULL;
+		    w = strtok_r(NULL, ",", &save))
+			daemon_open_mon(d, w, true);
+		free(copy);
 	}
-	free(copy);
+	d->ctx.multi = d->opt.netns_all || d->ctx.nmons > 1;
+	TAILQ_FOREACH(m, &d->ctx.mons, entry)
+		if (m->path != NULL && strncmp(m->path, NETNS_RUN_DIR "/",
+		    sizeof NETNS_RUN_DIR) == 0)
+			named = true;
+	if ((named || d->opt.netns_all) && (d->watch = nswatch_new(&d->ctx,
+	    &d->opt, d->opt.netns_all)) == NULL)
+		fatalx("cannot watch %s", NETNS_RUN_DIR);
+	if (d->opt.netns_all)
+		log_info("following the namespaces under %s (%u now)",
+		    NETNS_RUN_DIR, d->ctx.nmons);
 }
 
 static int	stdout_flags = -1;	/* to restore at exit; -1: untouched */
@@ -424,7 +468,7 @@ daemon_drop_privileges(struct daemon *d)
 		privsep_allow(nlsrc_fd(m->src));
 		query_allow_privsep(m->query);
 	}
-	if ((error = privsep_start(d->opt.user)) != 0) {
+	if ((error = privsep_start(d->opt.user, d->opt.netns_all)) != 0) {
 		errno = -error;
 		fatal("cannot start the netlink helper");
 	}
@@ -515,6 +559,7 @@ main(int argc, char **argv)
 	event_free(d.status_ev);
 	sd_free();
 	client_free_all();
+	nswatch_free(d.watch);
 	while ((m = TAILQ_FIRST(&ctx->mons)) != NULL) {
 		TAILQ_REMOVE(&ctx->mons, m, entry);
 		mon_free(m);

@@ -27,6 +27,7 @@
 #include "netns.h"
 #include "nl.h"
 #include "opts.h"
+#include "privsep.h"
 #include "query.h"
 #include "resync.h"
 #include "stream.h"
@@ -236,24 +237,31 @@ mon_attach(struct ctx *ctx, const char *name, const char *path,
 
 /*
  * Open namespace spec ("host", a name under /run/netns or a path) at
- * startup, while the daemon still has its privileges.  Exits on failure.
+ * startup, while the daemon still has its privileges.  Returns 0, or
+ * -errno with a message in err.
  */
-void
+int
 mon_open(struct ctx *ctx, const char *spec, const struct options *o,
-    struct mon **mp)
+    struct mon **mp, char *err, size_t errlen)
 {
 	struct mon_make	 mk;
 	struct mon_fds	 fds;
-	char		 path[PATH_MAX], err[256];
+	char		 path[PATH_MAX];
 	bool		 own = strcmp(spec, MON_HOST) == 0;
+	int		 error;
 
-	if (!own && netns_resolve(spec, path, sizeof path) != 0)
-		fatalx("--netns: invalid namespace '%s'", spec);
+	if (!own && netns_resolve(spec, path, sizeof path) != 0) {
+		snprintf(err, errlen, "invalid namespace name");
+		return (-EINVAL);
+	}
 	mon_make_opts(o, &mk);
-	if (mon_make(own ? NULL : path, &mk, &fds, err, sizeof err) != 0)
-		fatalx("%s: %s", spec, err);
-	if (mon_attach(ctx, spec, own ? NULL : path, &fds, o, mp) != 0)
-		fatalx("%s: cannot set up", spec);
+	if ((error = mon_make(own ? NULL : path, &mk, &fds, err,
+	    errlen)) != 0)
+		return (error);
+	if ((error = mon_attach(ctx, spec, own ? NULL : path, &fds, o,
+	    mp)) != 0)
+		snprintf(err, errlen, "cannot set up");
+	return (error);
 }
 
 /* Close a namespace's sockets and free it; NULL is fine. */
@@ -264,7 +272,8 @@ mon_free(struct mon *m)
 		return;
 	resync_free(m->resync);
 	nlsrc_free(m->src);
-	query_free(m->query);
+	if (m->query != NULL)
+		query_free(m->query);
 	free(m->path);
 	free(m->name);
 	free(m);
@@ -287,4 +296,63 @@ const char *
 mon_line_name(const struct mon *m)
 {
 	return (m->ctx->multi ? m->name : NULL);
+}
+
+/*
+ * The namespace went away: say so in the stream, close its event socket,
+ * end every request on it (answering -ENODEV), and forget it.
+ */
+void
+mon_gone(struct mon *m)
+{
+	struct ctx	*ctx = m->ctx;
+
+	log_notice("%s: the namespace is gone; its sockets are closed",
+	    m->name);
+	stream_netns(ctx->stream, m->name, "gone");
+	resync_free(m->resync);
+	m->resync = NULL;
+	/* The helper's copy too, or the namespace would live on. */
+	privsep_close(nlsrc_psfd(m->src));
+	nlsrc_free(m->src);
+	m->src = NULL;
+	/* Callbacks may still look at the list: m leaves it only after. */
+	query_shutdown(m->query, -ENODEV);
+	m->query = NULL;
+	TAILQ_REMOVE(&ctx->mons, m, entry);
+	ctx->nmons--;
+	mon_free(m);
+}
+
+/*
+ * A namespace appeared after startup (--netns-all): have the privileged
+ * helper make its sockets, then set it up.  Returns 0, -ENOTSUP when the
+ * name is not (yet) a namespace, or another -errno.
+ */
+int
+mon_appear(struct ctx *ctx, const char *name, const struct options *o)
+{
+	struct mon_make	 mk;
+	struct mon_fds	 fds;
+	struct mon	*m;
+	char		 path[PATH_MAX], err[256];
+	int		 psfds[1 + QUERY_SOCKETS_DEFAULT], error;
+
+	if (netns_resolve(name, path, sizeof path) != 0)
+		return (-EINVAL);
+	mon_make_opts(o, &mk);
+	if ((error = privsep_open(path, &mk, &fds, psfds, err,
+	    sizeof err)) != 0) {
+		if (error != -ENOTSUP && error != -ENOENT && error != -EACCES)
+			log_warnx("%s: cannot monitor: %s", name, err);
+		return (error);
+	}
+	if ((error = mon_attach(ctx, name, path, &fds, o, &m)) != 0)
+		return (error);
+	nlsrc_set_psfd(m->src, psfds[0]);
+	query_set_psfds(m->query, psfds + 1);
+	TAILQ_INSERT_TAIL(&ctx->mons, m, entry);
+	ctx->nmons++;
+	stream_netns(ctx->stream, m->name, "new");
+	return (0);
 }

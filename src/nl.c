@@ -58,6 +58,7 @@ struct nlsrc {
 	uint64_t		 drops_seen;	/* kernel count last reported */
 	bool			 congested;	/* recheck drops after reads */
 	struct nlsrc_opts	 opts;
+	int			 psfd;		/* the helper's number for fd */
 	int			 rcvbuf;	/* what we asked for last */
 	bool			 warned_max;
 	bool			 warned_trunc;
@@ -135,7 +136,7 @@ nlsrc_set_rcvbuf(struct nlsrc *s, int n)
 	socklen_t	len = sizeof s->st.rcvbuf;
 	int		error;
 
-	if ((error = privsep_rcvbuf(s->fd, n)) != 0) {
+	if ((error = privsep_rcvbuf(s->psfd, s->fd, n)) != 0) {
 		if (s->st.rcvbuf >= 2 * n || setsockopt(s->fd, SOL_SOCKET,
 		    SO_RCVBUF, &n, sizeof n) == -1)
 			return (error);
@@ -342,6 +343,7 @@ nlsrc_open(struct nlsrc **sp, struct event_base *base, int fd,
 		return (-ENOMEM);
 	}
 	s->fd = fd;
+	s->psfd = fd;
 	s->ops = ops;
 	s->arg = arg;
 	s->opts = *opts;
@@ -421,4 +423,18 @@ const struct nlsrc_stats *
 nlsrc_stats(const struct nlsrc *s)
 {
 	return (&s->st);
+}
+
+/* Set the privileged helper's number for the socket (if it made it). */
+void
+nlsrc_set_psfd(struct nlsrc *s, int psfd)
+{
+	s->psfd = psfd;
+}
+
+/* Return the privileged helper's number for the socket. */
+int
+nlsrc_psfd(const struct nlsrc *s)
+{
+	return (s->psfd);
 }

@@ -30,6 +30,9 @@ static const struct optdef optdefs[] = {
 	    "monitor this network namespace (repeat, or a comma list, for "
 	    "several; a name under /run/netns or an "
 	    "absolute path)", 0, 0 },
+	{ "netns-all", 0, OT_FLAG, O(netns_all), NULL, NULL,
+	    "follow every namespace under /run/netns as they come and go "
+	    "(add --netns host for the daemon's own)", 0, 0 },
 	{ "events", 0, OT_KINDS, O(kinds), "new,update,destroy", "LIST",
 	    "event kinds to receive from the kernel", 0, 0 },
 	{ "types", 0, OT_TYPES, O(types), "ct,expect", "LIST",

@@ -12,8 +12,14 @@
  *
  *   - send a message on one of those sockets, if it is a conntrack or
  *     expectation message (the ctnetlink subsystems) of sane length;
- *   - set the receive buffer of one of them (SO_RCVBUFFORCE).
+ *   - set the receive buffer of one of them (SO_RCVBUFFORCE);
+ *   - with --netns-all only (it then also keeps CAP_SYS_ADMIN, for
+ *     setns), make the sockets of a namespace that appeared, and pass
+ *     them to the daemon (SCM_RIGHTS), keeping its own copies to act on;
+ *     and close its copies when the namespace goes.
  *
+ * Sockets are named in requests by the helper's descriptor numbers: the
+ * same as the daemon's for those inherited at the fork.
  * Answers from the kernel arrive on the shared socket and are read by the
  * daemon itself.  The daemon, which parses everything clients send, runs
  * with no capability; the helper parses nothing but this fixed request.
@@ -27,6 +33,8 @@
 #include <sys/wait.h>
 
 #include <dirent.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -42,15 +50,33 @@
 #include <linux/netfilter/nfnetlink.h>
 
 #include "log.h"
+#include "mon.h"
 #include "privsep.h"
 
-#define PS_MAXMSG	4096
-#define PS_MAXFDS	64
+#define PS_MAXMSG	(PATH_MAX + 256)
+#define PS_MAXFDS	4096
 
 enum ps_op {
 	PS_SEND = 1,
 	PS_RCVBUF,
+	PS_OPEN,
+	PS_CLOSE,
 };
+
+/* PS_OPEN's request and answer. */
+struct ps_open {
+	struct mon_make	mk;
+	char		path[PATH_MAX];
+};
+
+struct ps_opened {
+	int32_t		result;
+	struct diag	diag;
+	int32_t		psfds[1 + QUERY_SOCKETS_DEFAULT];
+	char		err[256];
+};
+
+#define PS_NFDS	(1 + QUERY_SOCKETS_DEFAULT)
 
 struct ps_req {
 	uint32_t	op;
@@ -63,6 +89,7 @@ static int	ps_chan = -1;		/* the daemon's end */
 static pid_t	ps_pid = -1;
 static int	ps_fds[PS_MAXFDS];	/* the sockets the helper may use */
 static int	ps_nfds;
+static bool	ps_can_open;
 
 /* Register a netlink socket the helper may act on (before the fork). */
 void
@@ -82,6 +109,74 @@ ps_allowed(int fd)
 		if (ps_fds[i] == fd)
 			return (1);
 	return (0);
+}
+
+/* Helper: forget a socket and close it. */
+static int
+ps_forget(int fd)
+{
+	int	i;
+
+	for (i = 0; i < ps_nfds; i++) {
+		if (ps_fds[i] != fd)
+			continue;
+		ps_fds[i] = ps_fds[--ps_nfds];
+		close(fd);
+		return (0);
+	}
+	return (-EBADF);
+}
+
+/* Helper: make a namespace's sockets and send them to the daemon. */
+static void
+ps_open(int chan, const struct ps_open *o)
+{
+	struct ps_opened	 a;
+	struct mon_fds		 fds;
+	struct msghdr		 mh;
+	struct iovec		 iov;
+	struct cmsghdr		*cm;
+	union {
+		char		buf[CMSG_SPACE(sizeof(int) * PS_NFDS)];
+		struct cmsghdr	align;
+	}			 cbuf;
+	int			 i, all[PS_NFDS];
+
+	memset(&a, 0, sizeof a);
+	memset(&mh, 0, sizeof mh);
+	iov.iov_base = &a;
+	iov.iov_len = sizeof a;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (!ps_can_open)
+		a.result = -EPERM;
+	else if (ps_nfds + PS_NFDS > PS_MAXFDS)
+		a.result = -EMFILE;
+	else if (memchr(o->path, '\0', sizeof o->path) == NULL)
+		a.result = -EINVAL;
+	else
+		a.result = mon_make(o->path, &o->mk, &fds, a.err,
+		    sizeof a.err);
+	if (a.result == 0) {
+		a.diag = fds.diag;
+		all[0] = fds.ev;
+		for (i = 0; i < QUERY_SOCKETS_DEFAULT; i++)
+			all[1 + i] = fds.q[i];
+		for (i = 0; i < PS_NFDS; i++) {
+			a.psfds[i] = all[i];
+			ps_fds[ps_nfds++] = all[i];
+		}
+		memset(&cbuf, 0, sizeof cbuf);
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof cbuf.buf;
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * PS_NFDS);
+		memcpy(CMSG_DATA(cm), all, sizeof all);
+	}
+	if (sendmsg(chan, &mh, 0) == -1)
+		_exit(1);
 }
 
 /* Helper: close every descriptor but the channel and the sockets. */
@@ -105,7 +200,10 @@ ps_close_others(int chan)
 	closedir(d);
 }
 
-/* Helper: keep CAP_NET_ADMIN alone, as user (NULL: the current one). */
+/*
+ * Helper: keep CAP_NET_ADMIN alone (and CAP_SYS_ADMIN, for setns, if
+ * namespaces are to be opened later), as user (NULL: the current one).
+ */
 static int
 ps_restrict(const char *user)
 {
@@ -117,7 +215,8 @@ ps_restrict(const char *user)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		return (-errno);
 	for (cap = 0; cap <= 63; cap++)
-		if (cap != CAP_NET_ADMIN)
+		if (cap != CAP_NET_ADMIN &&
+		    (cap != CAP_SYS_ADMIN || !ps_can_open))
 			(void)prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
 	if (user != NULL) {
 		if ((pw = getpwnam(user)) == NULL)
@@ -131,6 +230,8 @@ ps_restrict(const char *user)
 	(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	memset(data, 0, sizeof data);
 	data[0].effective = data[0].permitted = 1U << CAP_NET_ADMIN;
+	if (ps_can_open)
+		data[0].effective = data[0].permitted |= 1U << CAP_SYS_ADMIN;
 	if (syscall(SYS_capset, &hdr, data) == -1)
 		return (-errno);
 	return (0);
@@ -143,6 +244,8 @@ ps_do(const struct ps_req *r, const char *msg, size_t len)
 	const struct nlmsghdr	*nlh = (const struct nlmsghdr *)msg;
 	int			 sub;
 
+	if (r->op == PS_CLOSE)
+		return (len == 0 ? ps_forget(r->fd) : -EINVAL);
 	if (!ps_allowed(r->fd))
 		return (-EBADF);
 	switch (r->op) {
@@ -185,6 +288,14 @@ ps_serve(int chan)
 			_exit(0);
 		if ((size_t)n < sizeof r) {
 			result = -EINVAL;
+		} else if (memcpy(&r, buf, sizeof r), r.op == PS_OPEN) {
+			struct ps_open	o;
+
+			if ((size_t)n - sizeof r != sizeof o)
+				_exit(1);
+			memcpy(&o, buf + sizeof r, sizeof o);
+			ps_open(chan, &o);
+			continue;
 		} else {
 			memcpy(&r, buf, sizeof r);
 			result = r.len != (uint32_t)((size_t)n - sizeof r) ? -EINVAL :
@@ -202,10 +313,11 @@ ps_serve(int chan)
  * registered by privsep_allow().  Returns 0 or -errno.
  */
 int
-privsep_start(const char *user)
+privsep_start(const char *user, bool can_open)
 {
 	int	sp[2], error;
 
+	ps_can_open = can_open;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
 		return (-errno);
 	switch ((ps_pid = fork())) {
@@ -267,11 +379,12 @@ ps_call(const struct ps_req *r, const void *msg)
 }
 
 /*
- * Send a ctnetlink message on fd: directly while the daemon is still
- * privileged, through the helper once it runs.  Returns 0 or -errno.
+ * Send a ctnetlink message on fd (psfd to the helper): directly while the
+ * daemon is still privileged, through the helper once it runs.  Returns
+ * 0 or -errno.
  */
 int
-privsep_send(int fd, const void *msg, size_t len)
+privsep_send(int psfd, int fd, const void *msg, size_t len)
 {
 	struct ps_req	r;
 
@@ -283,7 +396,7 @@ privsep_send(int fd, const void *msg, size_t len)
 	if (len > PS_MAXMSG)
 		return (-EMSGSIZE);
 	r.op = PS_SEND;
-	r.fd = fd;
+	r.fd = psfd;
 	r.arg = 0;
 	r.len = (uint32_t)len;
 	return (ps_call(&r, msg));
@@ -291,7 +404,7 @@ privsep_send(int fd, const void *msg, size_t len)
 
 /* Force fd's receive buffer to n bytes, through the helper if running. */
 int
-privsep_rcvbuf(int fd, int n)
+privsep_rcvbuf(int psfd, int fd, int n)
 {
 	struct ps_req	r;
 
@@ -302,10 +415,100 @@ privsep_rcvbuf(int fd, int n)
 		return (0);
 	}
 	r.op = PS_RCVBUF;
-	r.fd = fd;
+	r.fd = psfd;
 	r.arg = n;
 	r.len = 0;
 	return (ps_call(&r, NULL));
+}
+
+/*
+ * Have the helper make the sockets of the namespace at path.  Returns 0
+ * with the daemon's descriptors in fds and the helper's in psfds, or
+ * -errno with a message in err.
+ */
+int
+privsep_open(const char *path, const struct mon_make *mk,
+    struct mon_fds *fds, int *psfds, char *err,
+    size_t errlen)
+{
+	struct ps_req		 r;
+	struct ps_open		 o;
+	struct ps_opened	 a;
+	struct msghdr		 mh;
+	struct iovec		 iov[2];
+	struct cmsghdr		*cm;
+	union {
+		char		buf[CMSG_SPACE(sizeof(int) * PS_NFDS)];
+		struct cmsghdr	align;
+	}			 cbuf;
+	int			 all[PS_NFDS], i;
+	ssize_t			 n;
+
+	if (ps_chan == -1 || strlen(path) >= sizeof o.path) {
+		snprintf(err, errlen, "no helper to open %s", path);
+		return (-ENOSYS);
+	}
+	memset(&o, 0, sizeof o);
+	o.mk = *mk;
+	strcpy(o.path, path);
+	r.op = PS_OPEN;
+	r.fd = -1;
+	r.arg = 0;
+	r.len = sizeof o;
+	iov[0].iov_base = &r;
+	iov[0].iov_len = sizeof r;
+	iov[1].iov_base = &o;
+	iov[1].iov_len = sizeof o;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 2;
+	if (sendmsg(ps_chan, &mh, MSG_NOSIGNAL) == -1)
+		fatal("netlink helper is gone");
+	memset(&mh, 0, sizeof mh);
+	iov[0].iov_base = &a;
+	iov[0].iov_len = sizeof a;
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf.buf;
+	mh.msg_controllen = sizeof cbuf.buf;
+	while ((n = recvmsg(ps_chan, &mh, MSG_CMSG_CLOEXEC)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n != sizeof a)
+		fatalx("netlink helper is gone");
+	if (a.result != 0) {
+		a.err[sizeof a.err - 1] = '\0';
+		snprintf(err, errlen, "%s", a.err[0] ? a.err :
+		    strerror(-a.result));
+		return (a.result);
+	}
+	cm = CMSG_FIRSTHDR(&mh);
+	if (cm == NULL || cm->cmsg_type != SCM_RIGHTS ||
+	    cm->cmsg_len != CMSG_LEN(sizeof all))
+		fatalx("netlink helper sent no sockets");
+	memcpy(all, CMSG_DATA(cm), sizeof all);
+	fds->ev = all[0];
+	for (i = 0; i < QUERY_SOCKETS_DEFAULT; i++)
+		fds->q[i] = all[1 + i];
+	for (i = 0; i < PS_NFDS; i++)
+		psfds[i] = a.psfds[i];
+	fds->diag = a.diag;
+	return (0);
+}
+
+/* Have the helper close its copy of a socket it made. */
+void
+privsep_close(int psfd)
+{
+	struct ps_req	r;
+
+	if (ps_chan == -1)
+		return;
+	r.op = PS_CLOSE;
+	r.fd = psfd;
+	r.arg = 0;
+	r.len = 0;
+	(void)ps_call(&r, NULL);
 }
 
 /* Return the helper's pid, or -1. */

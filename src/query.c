@@ -59,6 +59,7 @@ struct qjob {
 struct qsock {
 	struct query		*q;
 	int			 fd;
+	int			 psfd;		/* the helper's number for fd */
 	uint32_t		 portid;
 	struct event		*ev;
 	struct qjob		*job;
@@ -75,6 +76,7 @@ struct query {
 	uint32_t		 seq;
 	struct query_stats	 st;
 	char			*rbuf;
+	bool			 closing;	/* no new jobs */
 };
 
 static void	query_start_next(struct query *);
@@ -182,7 +184,8 @@ query_job_start(struct qsock *qs, struct qjob *j)
 	nlh->nlmsg_pid = qs->portid;
 	qs->q->st.running++;
 	/* Sent by the privileged helper once the daemon has dropped. */
-	if ((error = privsep_send(qs->fd, j->req, j->reqlen)) != 0) {
+	if ((error = privsep_send(qs->psfd, qs->fd, j->req,
+	    j->reqlen)) != 0) {
 		query_job_finish(qs, error);
 		return;
 	}
@@ -215,7 +218,8 @@ query_submit(struct query *q, const void *req, size_t len, bool dump,
 {
 	struct qjob	*j;
 
-	if (len > QUERY_REQLEN || (j = calloc(1, sizeof *j)) == NULL)
+	if (q->closing || len > QUERY_REQLEN ||
+	    (j = calloc(1, sizeof *j)) == NULL)
 		return (NULL);
 	j->q = q;
 	j->ops = ops;
@@ -376,7 +380,7 @@ query_open(struct query **qp, struct event_base *base, const int *fds,
 		return (-ENOMEM);
 	}
 	for (i = 0; i < n; i++)
-		q->socks[i].fd = fds[i];
+		q->socks[i].fd = q->socks[i].psfd = fds[i];
 	for (i = 0; i < n && error == 0; i++) {
 		len = sizeof sa;
 		if (getsockname(q->socks[i].fd, (struct sockaddr *)&sa,
@@ -447,4 +451,57 @@ query_allow_privsep(const struct query *q)
 
 	for (i = 0; i < q->nsocks; i++)
 		privsep_allow(q->socks[i].fd);
+}
+
+/* Set the privileged helper's numbers for the sockets it made. */
+void
+query_set_psfds(struct query *q, const int *psfds)
+{
+	unsigned int	i;
+
+	for (i = 0; i < q->nsocks; i++)
+		q->socks[i].psfd = psfds[i];
+}
+
+/* Have the privileged helper close its copies of the sockets. */
+void
+query_close_psfds(const struct query *q)
+{
+	unsigned int	i;
+
+	for (i = 0; i < q->nsocks; i++)
+		privsep_close(q->socks[i].psfd);
+}
+
+/*
+ * End every job with error (their done callbacks run, and may not start
+ * new jobs here), then close the sockets and free the pool: the
+ * namespace went away.
+ */
+void
+query_shutdown(struct query *q, int error)
+{
+	struct qjob	*j;
+	unsigned int	 i;
+
+	q->closing = true;
+	while ((j = TAILQ_FIRST(&q->queue)) != NULL) {
+		TAILQ_REMOVE(&q->queue, j, entry);
+		q->st.queued--;
+		if (!j->cancelled)
+			j->ops->done(j->arg, error);
+		free(j);
+	}
+	for (i = 0; i < q->nsocks; i++) {
+		if ((j = q->socks[i].job) == NULL)
+			continue;
+		q->socks[i].job = NULL;
+		event_del(q->socks[i].ev);
+		q->st.running--;
+		if (!j->cancelled)
+			j->ops->done(j->arg, error);
+		free(j);
+	}
+	query_close_psfds(q);
+	query_free(q);
 }

@@ -154,6 +154,36 @@ stream_overrun(struct stream *s, const char *netns, uint64_t lost)
 		fanout_publish(s->fo, NULL, s->line.data, s->line.len, s->seq);
 }
 
+/*
+ * A monitored namespace appeared or went away: tell every subscriber,
+ * {"type":"netns","event":"new"|"gone","netns":NAME,...}.
+ */
+void
+stream_netns(struct stream *s, const char *netns, const char *what)
+{
+	struct timespec	now;
+	struct jw	w;
+	char		t[ENCODE_TIMELEN];
+	size_t		n;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	buf_reset(&s->line);
+	jw_init_text(&w, &s->line);
+	jw_obj_open(&w, NULL);
+	jw_str(&w, "type", "netns");
+	jw_str(&w, "event", what);
+	jw_str(&w, "netns", netns);
+	jw_u64(&w, "seq", ++s->seq);
+	s->st.lines = s->seq;
+	n = encode_time(t, now.tv_sec, now.tv_nsec / 1000, 6);
+	jw_strn(&w, "time", t, n);
+	jw_obj_close(&w);
+	buf_addc(&s->line, '\n');
+	if (buf_ok(&s->line))
+		fanout_publish(s->fo, NULL, s->line.data, s->line.len, s->seq);
+	fanout_flush(s->fo);
+}
+
 /* End of a batch: start the writes. */
 void
 stream_flush(struct stream *s)
