@@ -719,6 +719,17 @@ def _sockname(s):
     return [a[0], a[1]]
 
 
+def _recv_upto(sock, n):
+    """Read n bytes from a stream socket, or what came before EOF."""
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def tcp_flow(listen_addr, listen_port, connect_addr=None, connect_port=None,
              bind_addr=None, payload="hello"):
     """One TCP connection, closed cleanly by the client first.
@@ -746,19 +757,8 @@ def tcp_flow(listen_addr, listen_port, connect_addr=None, connect_port=None,
     conn.settimeout(5)
     data = payload.encode()
     cli.sendall(data)
-    got = b""
-    while len(got) < len(data):
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        got += chunk
-    conn.sendall(got)
-    echo = b""
-    while len(echo) < len(data):
-        chunk = cli.recv(4096)
-        if not chunk:
-            break
-        echo += chunk
+    conn.sendall(_recv_upto(conn, len(data)))
+    echo = _recv_upto(cli, len(data))
     cli.shutdown(socket.SHUT_WR)
     eof = conn.recv(1)
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)

@@ -643,45 +643,40 @@ def types_expect_only():
         check(not others, "--types expect wrote other lines: %r" % others[:3])
 
 
-@case
-def events_new_only():
-    """--events new: NEW lines only, exactly the NEW events conntrack -E
-    saw, though updates and destroys happened too."""
+def check_events_filter(kind):
+    """--events KIND: a TCP connection, a UDP flow, a flush, then a marker
+    flow (deleted too for destroy).  The daemon must write exactly the
+    KIND events conntrack -E saw up to the marker's, though the other
+    kinds happened too."""
     with ctsd.Netns(sysctls=SYSCTLS) as ns, \
             ctsd.ConntrackEvents(ns) as truth, \
-            ctsd.Daemon(ns, ["--events", "new"]) as d:
+            ctsd.Daemon(ns, ["--events", kind]) as d:
         ns.call(ctsd.tcp_flow, "127.0.0.1", 5000)
         ns.call(ctsd.udp_exchange, "127.0.0.1", 5001)
         ns.conntrack("-F")
         m = marker(ns, d)
-        mark = d.wait_match("marker NEW", event="new", orig=m)
-        seen = truth.wait_event("new", mark["id"])
-        kinds = {k for k, _, _ in seen}
-        check({"update", "destroy"} <= kinds,
-              "conntrack -E saw no update/destroy: %r" % seen)
-        news = [(k, i) for k, i, _ in seen if k == "new"]
-        check_eq([(e["event"], e["id"]) for e in d.events], news,
-                 "daemon lines vs conntrack -E NEW events")
-        check_eq(len(news), 3, "new lines (tcp, udp, marker)")
+        if kind == "destroy":
+            ns.conntrack("-D", "-p", "udp", "--sport", str(m["sport"]))
+        mark = d.wait_match("marker " + kind, event=kind, orig=m)
+        seen = truth.wait_event(kind, mark["id"])
+        check({"new", "update", "destroy"} <= {k for k, _, _ in seen},
+              "conntrack -E did not see every kind: %r" % seen)
+        wanted = [(k, i) for k, i, _ in seen if k == kind]
+        check_eq([(e["event"], e["id"]) for e in d.events], wanted,
+                 "daemon lines vs conntrack -E %s events" % kind)
+        check_eq(len(wanted), 3, kind + " lines (tcp, udp, marker)")
+
+
+@case
+def events_new_only():
+    """--events new: NEW lines only, exactly the ones conntrack -E saw."""
+    check_events_filter("new")
 
 
 @case
 def events_destroy_only():
     """--events destroy: DESTROY lines only, the ones conntrack -E saw."""
-    with ctsd.Netns(sysctls=SYSCTLS) as ns, \
-            ctsd.ConntrackEvents(ns) as truth, \
-            ctsd.Daemon(ns, ["--events", "destroy"]) as d:
-        ns.call(ctsd.tcp_flow, "127.0.0.1", 5000)
-        ns.call(ctsd.udp_exchange, "127.0.0.1", 5001)
-        ns.conntrack("-F")
-        m = marker(ns, d)
-        ns.conntrack("-D", "-p", "udp", "--sport", str(m["sport"]))
-        mark = d.wait_match("marker DESTROY", event="destroy", orig=m)
-        seen = truth.wait_event("destroy", mark["id"])
-        destroys = [(k, i) for k, i, _ in seen if k == "destroy"]
-        check_eq([(e["event"], e["id"]) for e in d.events], destroys,
-                 "daemon lines vs conntrack -E DESTROY events")
-        check_eq(len(destroys), 3, "destroy lines (tcp, udp, marker)")
+    check_events_filter("destroy")
 
 
 if __name__ == "__main__":
