@@ -55,11 +55,15 @@ struct daemon {
 	int		 exit_status;
 };
 
-/* Startup: print a problem with the settings on stderr. */
+/*
+ * Startup: print a problem with the settings on stderr, one line each;
+ * arg set means a command line problem, which points at --help.
+ */
 static void
 report_stderr(void *arg, const char *msg)
 {
-	fprintf(stderr, "ctstreamd: %s\n", msg);
+	fprintf(stderr, "ctstreamd: %s%s\n", msg, arg != NULL ?
+	    " (see ctstreamd --help)" : "");
 }
 
 /*
@@ -73,10 +77,8 @@ parse_options(int argc, char **argv, struct options *o, struct opts_cli *cli,
 	char	err[KFILTER_ERRLEN];
 	int	r;
 
-	if (opts_scan(argc, argv, cli, report_stderr, NULL) != 0) {
-		fprintf(stderr, "ctstreamd: see ctstreamd --help\n");
+	if (opts_scan(argc, argv, cli, report_stderr, "usage") != 0)
 		exit(cli->check ? 1 : 2);
-	}
 	r = opts_load(cli, o, report_stderr, NULL);
 	if (r == 0 && kfilter_parse(kfp, o->kernel_proto, o->kernel_src,
 	    o->kernel_dst, err, sizeof err) != 0) {
@@ -520,6 +522,12 @@ main(int argc, char **argv)
 	ctx->started = time(NULL);
 	if ((ctx->base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
+	/* First, so that a signal during startup is handled, not fatal. */
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		d.sigs[i] = evsignal_new(ctx->base, sigs[i], daemon_signal, &d);
+		if (d.sigs[i] == NULL || evsignal_add(d.sigs[i], NULL) == -1)
+			fatalx("cannot install signal handlers");
+	}
 	if ((ctx->enc = encoder_new(d.opt.labelmap)) == NULL ||
 	    (ctx->fo = fanout_new(ctx->base)) == NULL ||
 	    (ctx->stream = stream_new(ctx->fo, ctx->enc)) == NULL ||
@@ -531,11 +539,6 @@ main(int argc, char **argv)
 	daemon_drop_privileges(&d);
 	if (sd_init(ctx->base) != 0)
 		fatalx("cannot set up the systemd watchdog");
-	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-		d.sigs[i] = evsignal_new(ctx->base, sigs[i], daemon_signal, &d);
-		if (d.sigs[i] == NULL || evsignal_add(d.sigs[i], NULL) == -1)
-			fatalx("cannot install signal handlers");
-	}
 
 	{
 		struct timeval	tv = { CTSTREAMD_STATUS_SECS, 0 };

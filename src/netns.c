@@ -62,7 +62,8 @@ netns_open(const char *path)
 {
 	int	fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	/* O_NONBLOCK: a FIFO given by mistake must not block the start. */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1)
 		return (-errno);
 	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
 		close(fd);

@@ -243,7 +243,7 @@ opts_netns(char **field, const char *v, char *err, size_t errlen)
 	}
 	free(copy);
 	if (n == 0) {
-		snprintf(err, errlen, "empty namespace list");
+		snprintf(err, errlen, "invalid namespace '%s': empty", v);
 		return (-EINVAL);
 	}
 	if (*field == NULL)
@@ -305,7 +305,7 @@ opts_set(struct options *o, const struct optdef *d, const char *v,
 			return (error);
 		}
 		if (n < d->min || n > d->max) {
-			snprintf(err, errlen, "%s out of range %lu-%lu", v,
+			snprintf(err, errlen, "'%s' out of range %lu-%lu", v,
 			    d->min, d->max);
 			return (-ERANGE);
 		}
@@ -453,6 +453,34 @@ opts_for(int ch)
 }
 
 /*
+ * Report what getopt_long refused in word: an unknown option, or a value
+ * given to one that takes none (--stdout=1).
+ */
+static void
+opts_unknown(const char *word, opts_report_fn fn, void *arg)
+{
+	const struct optdef	*d;
+	char			 name[64];
+	size_t			 n;
+
+	if (strncmp(word, "--", 2) == 0) {
+		n = strcspn(word + 2, "=");
+		snprintf(name, sizeof name, "%.*s", (int)n, word + 2);
+		if (word[2 + n] == '=' && (d = opts_find(name)) != NULL &&
+		    d->arg == NULL) {
+			opts_report(fn, arg, "--%s takes no value", name);
+			return;
+		}
+		opts_report(fn, arg, "unknown option '--%s'", name);
+		return;
+	}
+	if (optopt > 0 && optopt < 256 && optopt != '?')
+		opts_report(fn, arg, "unknown option '-%c'", optopt);
+	else
+		opts_report(fn, arg, "unknown option '%s'", word);
+}
+
+/*
  * Walk the command line once with getopt_long.  With apply NULL it only
  * checks the syntax and finds -f, -n, --help and --version (which print
  * and exit); otherwise every setting is applied to apply.  Returns the
@@ -479,12 +507,7 @@ opts_walk(int argc, char **argv, struct opts_cli *cli, struct options *apply,
 			continue;
 		}
 		if (ch == '?') {
-			if (optopt != 0)
-				opts_report(fn, arg, "unknown option '-%c'",
-				    optopt);
-			else
-				opts_report(fn, arg, "unknown option '%s'",
-				    argv[optind - 1]);
+			opts_unknown(argv[optind - 1], fn, arg);
 			errors++;
 			continue;
 		}

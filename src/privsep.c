@@ -330,9 +330,11 @@ privsep_start(const char *user, bool can_open)
 		close(sp[0]);
 		(void)prctl(PR_SET_NAME, "ctstreamd-nl", 0, 0, 0);
 		(void)prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+		/* The daemon's handlers (libevent's) mean nothing here. */
 		signal(SIGPIPE, SIG_IGN);
 		signal(SIGINT, SIG_IGN);
 		signal(SIGHUP, SIG_IGN);
+		signal(SIGTERM, SIG_DFL);
 		ps_close_others(sp[1]);
 		if ((error = ps_restrict(user)) != 0) {
 			fprintf(stderr, "ctstreamd: netlink helper: cannot "

@@ -147,7 +147,7 @@ START_TEST(test_every_error)
 	ck_assert(said(&ms, ":3: ", "duplicate key 'sub-hiwat' (first on "
 	    "line 2)"));
 	ck_assert(said(&ms, ":4: ", "rcvbuf: 'lots' is not a size"));
-	ck_assert(said(&ms, ":5: ", "rcvbuf-max: 1 out of range"));
+	ck_assert(said(&ms, ":5: ", "rcvbuf-max: '1' out of range"));
 	ck_assert(said(&ms, ":6: ", "stdout: 'maybe' is not yes or no"));
 	ck_assert(said(&ms, ":7: ", "not an absolute path"));
 	ck_assert(said(&ms, ":8: ", "'sometimes' is not drop or disconnect"));

@@ -1,0 +1,944 @@
+"""
+ctsd.py - the shared harness of ctstreamd's integration tests.
+
+The tests run the real daemon against the real kernel, as root, each in
+network namespaces of their own:
+
+    with ctsd.Netns(nft=ctsd.TRACK_ALL) as ns, ctsd.Daemon(ns) as d:
+        r = ns.call(ctsd.udp_exchange, "127.0.0.1", 5001)
+        new = d.wait_for(lambda evs: ctsd.first(evs, event="new",
+                         orig={"sport": r["client"][1]}), what="udp new")
+
+Netns creates a namespace named ctsd-<pid>-<n> (unique among concurrent
+runs), with lo up, optionally an interface carrying addresses, nftables
+rules and sysctls, and deletes it on exit, on failure, at interpreter exit
+and on SIGTERM/SIGINT/SIGHUP.  Nothing outside the namespace is changed.
+
+Daemon runs ctstreamd --stdout --netns NAME, waits for "ready"
+on stderr, and collects stdout on a thread: every line must be one compact
+JSON object, valid against docs/ctstreamd-event.schema.json, with seq
+counting up by one from 1 and time in RFC 3339 UTC.  Stopping it sends
+SIGTERM and requires exit status 0 and no unexpected stderr line.
+
+Traffic helpers (tcp_flow, udp_exchange, ftp_active, ping) are plain
+functions run inside a namespace with Netns.call(), which starts this
+interpreter under ip netns exec and returns the function's JSON result.
+
+Environment: CTSTREAMD (the daemon), CTSTREAMD_SRCDIR, CTSTREAMD_BUILDDIR,
+as make check sets them; CTSTREAMD_SCHEMA overrides the schema path (for
+trying a draft schema).  Only the Python standard library and jsonschema.
+"""
+
+import atexit
+import datetime
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+SKIP = 77
+PYTHON = sys.executable
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Tools the root tests run, with the Debian package that has each.
+TOOLS = {
+    "ip": "iproute2",
+    "nft": "nftables",
+    "conntrack": "conntrack",
+    "ping": "iputils-ping",
+}
+
+# A ruleset that turns connection tracking on in a namespace: the kernel
+# tracks nothing in a namespace until some rule there needs conntrack.
+TRACK_ALL = """
+table inet ctsd_track {
+	chain out {
+		type filter hook output priority filter; policy accept;
+		ct state new counter
+	}
+}
+"""
+
+
+class TestFailure(Exception):
+    """An assertion about the daemon or the kernel did not hold."""
+
+
+class Skip(Exception):
+    """This case cannot run here (main() reports it as skipped)."""
+
+
+def fail(msg):
+    raise TestFailure(msg)
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def check_eq(actual, expected, what):
+    if actual != expected:
+        raise TestFailure("%s: expected %r, got %r" % (what, expected, actual))
+
+
+# ---------------------------------------------------------------------------
+# Environment
+
+def srcdir():
+    """The source tree (CTSTREAMD_SRCDIR, else two levels above this file)."""
+    return os.environ.get("CTSTREAMD_SRCDIR") or \
+        os.path.normpath(os.path.join(HERE, "..", ".."))
+
+
+def builddir():
+    return os.environ.get("CTSTREAMD_BUILDDIR") or srcdir()
+
+
+def daemon_path():
+    """The daemon under test (CTSTREAMD, else BUILDDIR/src/ctstreamd)."""
+    path = os.environ.get("CTSTREAMD") or \
+        os.path.join(builddir(), "src", "ctstreamd")
+    if not os.access(path, os.X_OK):
+        fail("daemon %s is missing or not executable (set CTSTREAMD)" % path)
+    return path
+
+
+def require_root():
+    """Exit 77 (skip) unless running as root."""
+    if os.geteuid() != 0:
+        print("SKIP: this test needs root (network namespaces, nftables)")
+        sys.exit(SKIP)
+
+
+def require_tools():
+    """Fail, naming the package, when a tool the tests run is missing."""
+    missing = ["%s (package %s)" % (t, p) for t, p in sorted(TOOLS.items())
+               if shutil.which(t) is None]
+    check(not missing, "missing tools: " + ", ".join(missing))
+
+
+def schema_path():
+    return os.environ.get("CTSTREAMD_SCHEMA") or \
+        os.path.join(srcdir(), "docs", "ctstreamd-event.schema.json")
+
+
+_validator = None
+
+
+def validator():
+    """The Draft 2020-12 validator of the event schema; a missing schema fails."""
+    global _validator
+    if _validator is not None:
+        return _validator
+    path = schema_path()
+    check(os.path.isfile(path),
+          "the event schema %s is missing: every line must be validated "
+          "against it (CTSTREAMD_SCHEMA names another file)" % path)
+    try:
+        import jsonschema
+    except ImportError:
+        fail("jsonschema is not installed for %s (Debian: python3-jsonschema)"
+             % PYTHON)
+    with open(path, encoding="utf-8") as f:
+        schema = json.load(f)
+    cls = jsonschema.Draft202012Validator
+    try:
+        cls.check_schema(schema)
+    except jsonschema.exceptions.SchemaError as e:
+        fail("%s is not a valid Draft 2020-12 schema: %s" % (path, e.message))
+    checker = getattr(cls, "FORMAT_CHECKER", None) or jsonschema.FormatChecker()
+    _validator = cls(schema, format_checker=checker)
+    return _validator
+
+
+# ---------------------------------------------------------------------------
+# Cleanup that happens whatever way the test ends
+
+_cleanups = []
+_cleanup_lock = threading.Lock()
+_handlers_installed = False
+
+
+def _run_cleanups():
+    while True:
+        with _cleanup_lock:
+            if not _cleanups:
+                return
+            fn = _cleanups.pop()
+        try:
+            fn()
+        except Exception:               # keep cleaning up the rest
+            traceback.print_exc()
+
+
+def _on_signal(sig, frame):
+    _run_cleanups()
+    os._exit(128 + sig)
+
+
+def add_cleanup(fn):
+    """Run fn at exit or on a fatal signal unless remove_cleanup(fn) first."""
+    global _handlers_installed
+    if not _handlers_installed:
+        atexit.register(_run_cleanups)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, _on_signal)
+        _handlers_installed = True
+    with _cleanup_lock:
+        _cleanups.append(fn)
+
+
+def remove_cleanup(fn):
+    with _cleanup_lock:
+        if fn in _cleanups:
+            _cleanups.remove(fn)
+
+
+def run(argv, check_rc=True, input=None, timeout=30):
+    """Run a command; fail with its output when it exits non-zero."""
+    try:
+        p = subprocess.run(argv, input=input, capture_output=True, text=True,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        fail("%s did not finish within %ss" % (" ".join(argv), timeout))
+    if check_rc and p.returncode != 0:
+        fail("%s exited %d\nstdout: %s\nstderr: %s" % (
+            " ".join(argv), p.returncode, p.stdout.strip(), p.stderr.strip()))
+    return p
+
+
+def stop_process(p, sig=signal.SIGTERM, timeout=5):
+    """Signal a process we started and reap it; kill it if it lingers."""
+    if p.poll() is None:
+        try:
+            p.send_signal(sig)
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout)
+    return p.returncode
+
+
+# ---------------------------------------------------------------------------
+# Network namespaces
+
+_ns_counter = itertools.count(1)
+
+
+class Netns:
+    """A network namespace of this test, deleted whatever happens.
+
+    nft: an nftables ruleset loaded with nft -f - in the namespace.
+    sysctls: {"net.netfilter.x": value} set in the namespace.
+    addrs: addresses ("10.77.0.1/24", "fd77::1/64") for interface ctsd0,
+    a dummy interface, or a veth pair where the kernel has no dummy driver.
+    """
+
+    def __init__(self, nft=TRACK_ALL, sysctls=None, addrs=None):
+        self.name = "ctsd-%d-%d" % (os.getpid(), next(_ns_counter))
+        self.nft_rules = nft
+        self.sysctls = dict(sysctls or {})
+        self.addrs = list(addrs or [])
+        self.iface = "ctsd0"
+        self.procs = []
+        self.created = False
+
+    def __enter__(self):
+        add_cleanup(self.close)
+        try:
+            run(["ip", "netns", "add", self.name])
+            self.created = True
+            run(["ip", "-n", self.name, "link", "set", "lo", "up"])
+            if self.addrs:
+                self._add_iface()
+            for k, v in self.sysctls.items():
+                self.set_sysctl(k, v)
+            if self.nft_rules:
+                self.nft(self.nft_rules)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def _add_iface(self):
+        ipn = ["ip", "-n", self.name]
+        p = run(ipn + ["link", "add", self.iface, "type", "dummy"],
+                check_rc=False)
+        if p.returncode != 0:
+            run(ipn + ["link", "add", self.iface, "type", "veth", "peer",
+                       "name", self.iface + "p"])
+            run(ipn + ["link", "set", self.iface + "p", "up"])
+        for a in self.addrs:
+            extra = ["nodad"] if ":" in a else []
+            run(ipn + ["addr", "add", a, "dev", self.iface] + extra)
+        run(ipn + ["link", "set", self.iface, "up"])
+
+    def close(self):
+        """Stop what runs inside, delete the namespace, check it is gone."""
+        remove_cleanup(self.close)
+        for p in self.procs:
+            stop_process(p, signal.SIGKILL)
+        self.procs = []
+        if self.created:
+            self.created = False
+            run(["ip", "netns", "del", self.name], check_rc=False)
+            check(not os.path.exists("/run/netns/" + self.name),
+                  "namespace %s was not deleted" % self.name)
+
+    def exec(self, argv, check_rc=True, input=None, timeout=30):
+        """Run a command inside the namespace."""
+        return run(["ip", "netns", "exec", self.name] + list(argv),
+                   check_rc=check_rc, input=input, timeout=timeout)
+
+    def popen(self, argv, **kw):
+        """Start a command inside the namespace; it is killed on close."""
+        p = subprocess.Popen(["ip", "netns", "exec", self.name] + list(argv),
+                             **kw)
+        self.procs.append(p)
+        return p
+
+    def nft(self, rules):
+        self.exec(["nft", "-f", "-"], input=rules)
+
+    def sysctl(self, name):
+        return self.exec(["sysctl", "-n", name]).stdout.strip()
+
+    def set_sysctl(self, name, value):
+        self.exec(["sysctl", "-q", "-w", "%s=%s" % (name, value)])
+
+    def conntrack(self, *args, check_rc=True):
+        return self.exec(["conntrack"] + list(args), check_rc=check_rc)
+
+    def evict_expired(self):
+        """List the table: the kernel then removes entries whose timeout
+        has passed at once (DESTROY now, not when its garbage collector
+        next runs, which can take a minute)."""
+        self.conntrack("-L", check_rc=False)
+        self.conntrack("-L", "-f", "ipv6", check_rc=False)
+
+    def call(self, fn, *args, timeout=20):
+        """Run fn(*args) in a fresh interpreter inside the namespace and
+        return its result (which must be JSON-serialisable).  fn must be
+        a module-level function of this file or of a test script."""
+        mod = sys.modules[fn.__module__]
+        path = os.path.abspath(mod.__file__)
+        boot = (
+            "import importlib.util, json, sys\n"
+            "sys.path.insert(0, %r)\n"
+            "spec = importlib.util.spec_from_file_location('ctsd_child', %r)\n"
+            "m = importlib.util.module_from_spec(spec)\n"
+            "spec.loader.exec_module(m)\n"
+            "r = getattr(m, %r)(*json.loads(sys.argv[1]))\n"
+            "print('CTSD-RESULT ' + json.dumps(r))\n"
+        ) % (HERE, path, fn.__name__)
+        p = self.exec([PYTHON, "-c", boot, json.dumps(args)], timeout=timeout)
+        for line in reversed(p.stdout.splitlines()):
+            if line.startswith("CTSD-RESULT "):
+                return json.loads(line[len("CTSD-RESULT "):])
+        fail("%s printed no result: %s" % (fn.__name__, p.stdout))
+
+
+# ---------------------------------------------------------------------------
+# Matching events
+
+def matches(value, pattern):
+    """Whether value matches pattern: dicts match member by member (members
+    not in the pattern are ignored), callables are predicates, anything
+    else must be equal."""
+    if callable(pattern):
+        return bool(pattern(value))
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(
+            k in value and matches(value[k], v) for k, v in pattern.items())
+    return value == pattern
+
+
+def select_events(events, **pattern):
+    return [e for e in events if matches(e, pattern)]
+
+
+def first(events, **pattern):
+    for e in events:
+        if matches(e, pattern):
+            return e
+    return None
+
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z$")
+
+
+def parse_time(s, digits=None):
+    """Parse an RFC 3339 UTC time ("...Z") into ns since the epoch;
+    digits, when given, is the required number of fractional digits."""
+    m = _RFC3339.match(s) if isinstance(s, str) else None
+    check(m is not None, "not an RFC 3339 UTC time: %r" % (s,))
+    frac = m.group(7) or ""
+    if digits is not None:
+        check_eq(len(frac), digits, "fractional digits of %r" % s)
+    try:
+        dt = datetime.datetime(*[int(g) for g in m.groups()[:6]],
+                               tzinfo=datetime.timezone.utc)
+    except ValueError as e:
+        fail("not a valid time: %r (%s)" % (s, e))
+    ns = int((frac + "000000000")[:9]) if frac else 0
+    return int(dt.timestamp()) * 1000000000 + ns
+
+
+# ---------------------------------------------------------------------------
+# The daemon
+
+class Daemon:
+    """ctstreamd --stdout --netns NS [args], read and checked line by line.
+
+    netns: what to give --netns (default: the namespace's name; a path
+    works too).  allow_stderr: extra regular expressions for stderr lines
+    this test expects; every stderr line must match one of them or a
+    default one.
+    """
+
+    def __init__(self, ns, args=(), netns=None, allow_stderr=(),
+                 ready_timeout=10):
+        self.label = netns or ns.name
+        # No sockets unless a test asks for them: tests run in parallel
+        # and must not share /run/ctstreamd.
+        self.argv = [daemon_path(), "--stdout", "--netns", self.label,
+                     "--events-socket", "none", "--control-socket",
+                     "none"] + list(args)
+        lab = re.escape(self.label)
+        self.allow = [re.compile(p) for p in [
+            r"^ctstreamd: monitoring %s: types [a-z,]+, events [a-z,]+, "
+            r"receive buffer \d+ bytes(, reliable)?(, kernel filter)?$" % lab,
+            r"^ctstreamd: signal 15 received, exiting$",
+            r"^ctstreamd: running as (root without capabilities|uid \d+, "
+            r"gid \d+, without capabilities)",
+            r"^ctstreamd: ready$",
+            r"^ctstreamd: %s: \d+ entries known at startup$" % lab,
+            r"^ctstreamd: listening for (subscribers|requests) on ",
+            r"^ctstreamd: %s: net\.netfilter\.nf_conntrack_events is 2: " % lab,
+            r"^ctstreamd: %s: net\.netfilter\.nf_conntrack_acct is 0: " % lab,
+            r"^ctstreamd: %s: net\.netfilter\.nf_conntrack_timestamp is 0: "
+            % lab,
+        ] + list(allow_stderr)]
+        self.ready_timeout = ready_timeout
+        self.events = []        # parsed, valid lines, in order
+        self.raw = []           # the lines as read (bytes)
+        self.errors = []        # what was wrong with the output
+        self.stderr = []
+        self.cond = threading.Condition()
+        self.proc = None
+        self.returncode = None
+        self.started_ns = None
+        self.ready = False
+
+    # -- start and stop
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.stop()
+        else:
+            self._terminate()
+        return False
+
+    def start(self):
+        self.started_ns = time.time_ns()
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        add_cleanup(self._terminate)
+        self._threads = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        deadline = time.monotonic() + self.ready_timeout
+        with self.cond:
+            while not self.ready:
+                left = deadline - time.monotonic()
+                if self.proc.poll() is not None or left <= 0:
+                    break
+                self.cond.wait(min(left, 0.1))
+        if not self.ready:
+            self._terminate()
+            fail("daemon not ready within %ss (exit status %s); stderr:\n%s"
+                 % (self.ready_timeout, self.proc.returncode,
+                    "\n".join(self.stderr)))
+
+    def _terminate(self):
+        remove_cleanup(self._terminate)
+        if self.proc is not None:
+            self.returncode = stop_process(self.proc)
+            for t in self._threads:
+                t.join(5)
+
+    def stop(self):
+        """SIGTERM; require exit 0, output fully valid, stderr expected."""
+        if self.proc is None:
+            return
+        remove_cleanup(self._terminate)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.returncode = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            fail("daemon did not exit within 10s of SIGTERM")
+        for t in self._threads:
+            t.join(5)
+        self._raise_errors()
+        check(self.returncode == 0,
+              "daemon exited %s on SIGTERM; stderr:\n%s"
+              % (self.returncode, "\n".join(self.stderr)))
+        bad = [l for l in self.stderr
+               if not any(p.search(l) for p in self.allow)]
+        check(not bad, "unexpected daemon stderr:\n" + "\n".join(bad))
+
+    # -- reading
+
+    def _read_stderr(self):
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self.cond:
+                self.stderr.append(line)
+                if line == "ctstreamd: ready":
+                    self.ready = True
+                self.cond.notify_all()
+
+    def _read_stdout(self):
+        for raw in self.proc.stdout:
+            err = None
+            try:
+                ev = self._check_line(raw, len(self.events) + 1)
+            except TestFailure as e:
+                ev, err = None, "line %d: %s\n  %r" % (
+                    len(self.raw) + 1, e, raw)
+            with self.cond:
+                self.raw.append(raw)
+                if err is not None:
+                    self.errors.append(err)
+                else:
+                    self.events.append(ev)
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def _check_line(self, raw, expect_seq):
+        """Check one output line; return it parsed."""
+        check(raw.endswith(b"\n"), "line does not end with a newline")
+        text = raw[:-1].decode("utf-8")
+
+        def no_dups(pairs):
+            keys = [k for k, _ in pairs]
+            check(len(keys) == len(set(keys)), "duplicate member in %r" % keys)
+            return dict(pairs)
+        ev = json.loads(text, object_pairs_hook=no_dups)
+        check(isinstance(ev, dict), "not a JSON object")
+        check(json.dumps(ev, separators=(",", ":"), ensure_ascii=False)
+              == text, "not compact JSON")
+        errors = list(validator().iter_errors(ev))
+        if errors:
+            import jsonschema
+            best = jsonschema.exceptions.best_match(errors)
+            fail("schema: at %s: %s" % (
+                "/".join(str(p) for p in best.absolute_path) or "(top)",
+                best.message))
+        check(ev.get("type") not in ("overrun", "lost"),
+              "the daemon reports lost events: %s" % text)
+        check_eq(ev.get("seq"), expect_seq, "seq (it must count up by 1 "
+                 "from 1, line to line)")
+        t = parse_time(ev.get("time"))
+        check(self.started_ns - 5 * 10**9 <= t <= time.time_ns() + 5 * 10**9,
+              "time %s is not the time of receipt" % ev["time"])
+        return ev
+
+    def _raise_errors(self):
+        if self.errors:
+            fail("invalid daemon output:\n" + "\n".join(self.errors[:10]))
+
+    # -- waiting
+
+    def wait_for(self, pred, what, timeout=10, poke=None, poke_every=0.3):
+        """Poll pred(events) until it returns something true, and return
+        that.  poke() is called now and then while waiting (e.g. to make
+        the kernel expire entries).  Fails on timeout, on invalid output
+        and when the daemon dies."""
+        deadline = time.monotonic() + timeout
+        next_poke = time.monotonic()
+        while True:
+            with self.cond:
+                self._raise_errors()
+                r = pred(list(self.events))
+                if r:
+                    return r
+                if self.proc.poll() is not None:
+                    fail("daemon exited (%s) while waiting for %s; stderr:\n%s"
+                         % (self.proc.returncode, what,
+                            "\n".join(self.stderr)))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                if poke is None or time.monotonic() < next_poke:
+                    self.cond.wait(min(left, poke_every if poke else left))
+                    continue
+            poke()
+            next_poke = time.monotonic() + poke_every
+        fail("timed out after %ss waiting for %s; the daemon wrote:\n%s" % (
+            timeout, what, "\n".join(r.decode("utf-8", "replace").rstrip()
+                                     for r in self.raw[-30:]) or "(nothing)"))
+
+    def wait_match(self, what, timeout=10, poke=None, **pattern):
+        """Wait for the first event matching pattern and return it."""
+        return self.wait_for(lambda evs: first(evs, **pattern), what,
+                             timeout=timeout, poke=poke)
+
+
+# ---------------------------------------------------------------------------
+# conntrack -E as ground truth
+
+class ConntrackEvents:
+    """conntrack -E (or conntrack -E expect) in the namespace, started and
+    subscribed before any traffic, its lines parsed into (kind, id, line)."""
+
+    _LINE = re.compile(r"^\s*\[(NEW|UPDATE|DESTROY)\]\s")
+
+    def __init__(self, ns, expect=False):
+        self.ns = ns
+        self.expect = expect
+        self.lines = []
+        self.cond = threading.Condition()
+
+    def __enter__(self):
+        argv = ["conntrack", "-E", "expect"] if self.expect else \
+            ["conntrack", "-E", "-o", "id"]
+        self.proc = self.ns.popen(argv, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self._subscribed():
+            if self.proc.poll() is not None:
+                fail("conntrack -E exited: %s" % self.proc.stderr.read())
+            check(time.monotonic() < deadline,
+                  "conntrack -E did not subscribe within 10s")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        stop_process(self.proc)
+        self.thread.join(5)
+        return False
+
+    def _subscribed(self):
+        """Whether conntrack's netlink socket has joined its groups: its
+        row in /proc/PID/net/netlink (found by inode) shows them."""
+        pid = self.proc.pid
+        inodes = set()
+        try:
+            for fd in os.listdir("/proc/%d/fd" % pid):
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                m = re.match(r"socket:\[(\d+)\]$", link)
+                if m:
+                    inodes.add(m.group(1))
+            with open("/proc/%d/net/netlink" % pid) as f:
+                rows = [l.split() for l in f.readlines()[1:]]
+        except OSError:
+            return False
+        return any(r[1] == "12" and r[3] != "00000000" and r[-1] in inodes
+                   for r in rows if len(r) >= 10)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self.cond:
+                self.lines.append(line.rstrip("\n"))
+                self.cond.notify_all()
+
+    def events(self):
+        """[(kind, id or None, line)] of the event lines seen so far."""
+        out = []
+        with self.cond:
+            lines = list(self.lines)
+        for line in lines:
+            m = self._LINE.match(line)
+            if m is None:
+                continue
+            ids = re.findall(r"\bid=(\d+)", line)
+            out.append((m.group(1).lower(), int(ids[-1]) if ids and
+                        not self.expect else None, line))
+        return out
+
+    def wait_for(self, pred, timeout=10):
+        """Poll pred(events()) until true or timeout; return events()."""
+        deadline = time.monotonic() + timeout
+        while not pred(self.events()) and time.monotonic() < deadline:
+            with self.cond:
+                self.cond.wait(0.1)
+        return self.events()
+
+    def wait_count(self, n, timeout=10):
+        """Wait until at least n event lines came; return them all."""
+        return self.wait_for(lambda evs: len(evs) >= n, timeout)
+
+    def wait_event(self, kind, ident, timeout=10):
+        """Wait for the event (kind, ident); return all events so far."""
+        return self.wait_for(
+            lambda evs: any(k == kind and i == ident for k, i, _ in evs),
+            timeout)
+
+
+def compare_with_conntrack(d, truth):
+    """Every conntrack event conntrack -E saw is in the daemon's output,
+    in the same order, with the same id and kind, and nothing more."""
+    ours = [(e["event"], e["id"]) for e in d.events if e["type"] == "ct"]
+    theirs = truth.wait_count(len(ours))
+    check_eq([(k, i) for k, i, _ in theirs], ours,
+             "ct events (kind, id) conntrack -E saw vs the daemon's; "
+             "conntrack -E wrote:\n  " + "\n  ".join(l for _, _, l in theirs)
+             + "\n")
+
+
+# ---------------------------------------------------------------------------
+# Traffic, run inside a namespace with Netns.call()
+
+def _family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def _sockname(s):
+    a = s.getsockname()
+    return [a[0], a[1]]
+
+
+def _recv_upto(sock, n):
+    """Read n bytes from a stream socket, or what came before EOF."""
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def tcp_flow(listen_addr, listen_port, connect_addr=None, connect_port=None,
+             bind_addr=None, payload="hello"):
+    """One TCP connection, closed cleanly by the client first.
+
+    The server listens on listen_addr:listen_port; the client (bound to
+    bind_addr if given) connects to connect_addr:connect_port (default:
+    the listening address, different when NAT is in the way), sends
+    payload, reads it echoed, and shuts its side down.  The server acks
+    the client's FIN at once (TCP_QUICKACK) before closing, so the kernel
+    always sees ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT in
+    that order (a delayed ACK would otherwise ride on the server's FIN and
+    CLOSE_WAIT be skipped, or not, depending on timing).
+    """
+    fam = _family(listen_addr)
+    srv = socket.socket(fam, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((listen_addr, listen_port))
+    srv.listen(1)
+    cli = socket.socket(fam, socket.SOCK_STREAM)
+    cli.settimeout(5)
+    if bind_addr:
+        cli.bind((bind_addr, 0))
+    cli.connect((connect_addr or listen_addr, connect_port or listen_port))
+    conn, peer = srv.accept()
+    conn.settimeout(5)
+    data = payload.encode()
+    cli.sendall(data)
+    conn.sendall(_recv_upto(conn, len(data)))
+    echo = _recv_upto(cli, len(data))
+    cli.shutdown(socket.SHUT_WR)
+    eof = conn.recv(1)
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+    conn.close()
+    end = cli.recv(1)
+    result = {"client": _sockname(cli), "server_peer": [peer[0], peer[1]],
+              "server": _sockname(srv), "echo_ok": echo == data,
+              "eof": eof == b"" and end == b""}
+    cli.close()
+    srv.close()
+    return result
+
+
+def udp_exchange(server_addr, server_port, sends=(1,), replies=(1,),
+                 bind_addr=None, connect_addr=None, connect_port=None):
+    """Datagrams of the given payload sizes from a client to a server, then
+    replies of the given sizes back to where they came from.  Returns the
+    client's address, the peer the server saw, and the sizes received."""
+    fam = _family(server_addr)
+    srv = socket.socket(fam, socket.SOCK_DGRAM)
+    srv.bind((server_addr, server_port))
+    srv.settimeout(5)
+    cli = socket.socket(fam, socket.SOCK_DGRAM)
+    cli.settimeout(5)
+    if bind_addr:
+        cli.bind((bind_addr, 0))
+    dest = (connect_addr or server_addr, connect_port or server_port)
+    got, back, peer = [], [], None
+    for n in sends:
+        cli.sendto(b"q" * n, dest)
+    for _ in sends:
+        data, peer = srv.recvfrom(65536)
+        got.append(len(data))
+    for n in replies:
+        srv.sendto(b"r" * n, peer)
+    for _ in replies:
+        back.append(len(cli.recv(65536)))
+    result = {"client": _sockname(cli), "server_peer": [peer[0], peer[1]],
+              "received": got, "replies": back}
+    cli.close()
+    srv.close()
+    return result
+
+
+def ping(addr, ident, count=1):
+    """iputils ping with a chosen ICMP identifier; returns its exit status."""
+    argv = ["ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W", "2",
+            "-e", str(ident), addr]
+    if ":" in addr:
+        argv.insert(1, "-6")
+    return subprocess.run(argv, capture_output=True).returncode
+
+
+def _ftp_reply(sock, expect_prefix):
+    data = b""
+    while not data.endswith(b"\r\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    if not data.startswith(expect_prefix):
+        raise RuntimeError("FTP peer sent %r" % data)
+    return data
+
+
+def ftp_active(addr="127.0.0.1", port=21, data_from_port=20):
+    """A tiny active-mode FTP exchange: the client logs in, announces a
+    data port with PORT, the server connects to it from data_from_port,
+    sends a line, and both sides say goodbye.  (The client speaks first
+    with USER: the kernel's FTP helper only parses a command that follows
+    a newline it has seen in the same direction.)"""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((addr, port))
+    srv.listen(1)
+    ctl = socket.create_connection((addr, port), timeout=5)
+    sc, _ = srv.accept()
+    sc.settimeout(5)
+    sc.sendall(b"220 ctsd fake ftp\r\n")
+    _ftp_reply(ctl, b"220")
+    ctl.sendall(b"USER anonymous\r\n")
+    _ftp_reply(sc, b"USER")
+    sc.sendall(b"230 logged in\r\n")
+    _ftp_reply(ctl, b"230")
+    lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lst.bind((addr, 0))
+    lst.listen(1)
+    dport = lst.getsockname()[1]
+    ctl.sendall(("PORT %s,%d,%d\r\n" % (addr.replace(".", ","), dport >> 8,
+                                        dport & 0xff)).encode())
+    _ftp_reply(sc, b"PORT")
+    sc.sendall(b"200 PORT ok\r\n")
+    _ftp_reply(ctl, b"200")
+    data = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    data.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    data.bind((addr, data_from_port))
+    data.settimeout(5)
+    data.connect((addr, dport))
+    dc, _ = lst.accept()
+    data.sendall(b"file contents\r\n")
+    data.close()
+    dc.close()
+    ctl.sendall(b"QUIT\r\n")
+    _ftp_reply(sc, b"QUIT")
+    sc.sendall(b"221 bye\r\n")
+    _ftp_reply(ctl, b"221")
+    result = {"ctl_client": _sockname(ctl), "ctl_server": _sockname(sc),
+              "data_port": dport, "data_from": [addr, data_from_port]}
+    ctl.close()
+    sc.close()
+    lst.close()
+    srv.close()
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Running a test program
+
+def main(cases, needs_root=True, needs_schema=True):
+    """Run test cases (functions), TAP-style; the exit status follows the
+    automake protocol (0 pass, 1 fail, 77 skip).  Arguments select cases
+    by name."""
+    try:
+        if needs_root:
+            require_root()
+            require_tools()
+        if needs_schema:
+            validator()
+    except TestFailure as e:
+        print("Bail out! %s" % e)
+        return 1
+    wanted = sys.argv[1:]
+    todo = [c for c in cases if not wanted or c.__name__ in wanted]
+    t0 = time.monotonic()
+    failed = []
+    print("1..%d" % len(todo))
+    for n, case in enumerate(todo, 1):
+        t = time.monotonic()
+        try:
+            case()
+        except Skip as e:
+            print("ok %d - %s # SKIP %s" % (n, case.__name__, e))
+        except TestFailure as e:
+            failed.append(case.__name__)
+            print("not ok %d - %s (%.1fs)" % (n, case.__name__,
+                                               time.monotonic() - t))
+            bug = getattr(case, "daemon_bug", None)
+            if bug:
+                print("# DAEMON BUG: " + bug)
+            for line in str(e).splitlines():
+                print("#   " + line)
+        except Exception:
+            failed.append(case.__name__)
+            print("not ok %d - %s (error)" % (n, case.__name__))
+            for line in traceback.format_exc().splitlines():
+                print("#   " + line)
+        else:
+            print("ok %d - %s (%.1fs)" % (n, case.__name__,
+                                          time.monotonic() - t))
+        sys.stdout.flush()
+    _run_cleanups()
+    print("# %d of %d failed in %.1fs%s" % (
+        len(failed), len(todo), time.monotonic() - t0,
+        (": " + ", ".join(failed)) if failed else ""))
+    return 1 if failed else 0
+
+
+def daemon_bug(description):
+    """Mark a test case as exposing a known daemon bug.  The case still
+    runs and still fails until the daemon is fixed; the mark only makes the
+    report say so."""
+    def mark(fn):
+        fn.daemon_bug = description
+        return fn
+    return mark
