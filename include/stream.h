@@ -5,6 +5,7 @@
 #define CTSTREAMD_STREAM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -25,6 +26,9 @@ struct stream_stats {
 
 struct stream;
 
+typedef void	(*stream_tap_fn)(void *, const char *, const char *,
+		    const char *, size_t);
+
 struct stream	*stream_new(struct fanout *, struct encoder *);
 void		 stream_free(struct stream *);
 void		 stream_msg(struct stream *, const char *, bool,
@@ -34,6 +38,7 @@ void		 stream_overrun(struct stream *, const char *, uint64_t);
 void		 stream_flush(struct stream *);
 void		 stream_publish(struct stream *, struct event *);
 void		 stream_netns(struct stream *, const char *, const char *);
+void		 stream_set_tap(struct stream *, stream_tap_fn, void *);
 int		 stream_encode(struct stream *, struct event *, struct buf *);
 const struct stream_stats *stream_stats(const struct stream *);
 

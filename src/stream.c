@@ -30,7 +30,17 @@ struct stream {
 	struct buf		 line;
 	uint64_t		 seq;
 	struct stream_stats	 st;
+	stream_tap_fn		 tap;		/* another output, or NULL */
+	void			*tap_arg;
 };
+
+/* Hand a finished stream line to the tap, if there is one. */
+static void
+stream_tap(struct stream *s, const char *type, const char *kind)
+{
+	if (s->tap != NULL && buf_ok(&s->line))
+		s->tap(s->tap_arg, type, kind, s->line.data, s->line.len);
+}
 
 /* Make the event path feeding fo; enc stays the caller's. */
 struct stream *
@@ -119,6 +129,7 @@ stream_publish(struct stream *s, struct event *ev)
 		return;
 	}
 	fanout_publish(s->fo, ev, s->line.data, s->line.len, ev->seq);
+	stream_tap(s, event_type_name(ev->type), event_kind_name(ev->kind));
 }
 
 
@@ -152,6 +163,7 @@ stream_overrun(struct stream *s, const char *netns, uint64_t lost)
 	buf_addc(&s->line, '\n');
 	if (buf_ok(&s->line))
 		fanout_publish(s->fo, NULL, s->line.data, s->line.len, s->seq);
+	stream_tap(s, "overrun", NULL);
 }
 
 /*
@@ -181,6 +193,7 @@ stream_netns(struct stream *s, const char *netns, const char *what)
 	buf_addc(&s->line, '\n');
 	if (buf_ok(&s->line))
 		fanout_publish(s->fo, NULL, s->line.data, s->line.len, s->seq);
+	stream_tap(s, "netns", what);
 	fanout_flush(s->fo);
 }
 
@@ -196,4 +209,17 @@ const struct stream_stats *
 stream_stats(const struct stream *s)
 {
 	return (&s->st);
+}
+
+/*
+ * Have fn see every line of the stream (events, overruns, namespace
+ * notices) after the subscribers got it: for outputs that are not
+ * subscribers, such as a message bus.  type and kind name the line
+ * ("ct", "new"; "overrun", NULL; "netns", "gone").
+ */
+void
+stream_set_tap(struct stream *s, stream_tap_fn fn, void *arg)
+{
+	s->tap = fn;
+	s->tap_arg = arg;
 }
