@@ -377,12 +377,41 @@ opts_free(struct options *o)
 	}
 }
 
+#define OPTS_HELPCOL	34	/* where the descriptions start */
+#define OPTS_WIDTH	79
+
+/* Print text from column col on, folded at word boundaries. */
+static void
+opts_fold(FILE *f, const char *text, int col)
+{
+	const char	*p = text, *sp;
+	int		 at = col, n;
+
+	while (*p != '\0') {
+		sp = strchr(p, ' ');
+		n = sp != NULL ? (int)(sp - p) : (int)strlen(p);
+		if (at > col && at + 1 + n > OPTS_WIDTH) {
+			fprintf(f, "\n%*s", col, "");
+			at = col;
+		} else if (at > col) {
+			fputc(' ', f);
+			at++;
+		}
+		fprintf(f, "%.*s", n, p);
+		at += n;
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	fputc('\n', f);
+}
+
 /* Print the help, generated from the table. */
 void
 opts_usage(FILE *f)
 {
 	const struct optdef	*d;
-	char			 left[64];
+	char			 left[64], text[512];
 
 	fprintf(f, "usage: ctstreamd [options]\n"
 	    "Stream the kernel's conntrack and expectation events as JSON "
@@ -395,12 +424,19 @@ opts_usage(FILE *f)
 		else
 			snprintf(left, sizeof left, "    --%s%s%s", d->name,
 			    d->arg ? " " : "", d->arg ? d->arg : "");
-		fprintf(f, "  %-34s %s", left, d->help);
 		if (d->def != NULL && d->type != OT_FLAG)
-			fprintf(f, " (default: %s)", d->def);
-		fputc('\n', f);
+			snprintf(text, sizeof text, "%s (default: %s)",
+			    d->help, d->def);
+		else
+			snprintf(text, sizeof text, "%s", d->help);
+		if (strlen(left) + 3 > OPTS_HELPCOL)
+			fprintf(f, "  %s\n%*s", left, OPTS_HELPCOL, "");
+		else
+			fprintf(f, "  %-*s ", OPTS_HELPCOL - 3, left);
+		opts_fold(f, text, OPTS_HELPCOL);
 	}
-	fprintf(f, "\nSee ctstreamd(8) and ctstreamd-protocol(7).\n");
+	fprintf(f, "\nSee ctstreamd(8), ctstreamd.conf(5) and "
+	    "ctstreamd-protocol(7).\n");
 }
 
 /* Report one message through fn, printf-style. */
