@@ -50,7 +50,8 @@ void		 mon_make_opts(const struct options *, struct mon_make *);
 int		 mon_make(const char *, const struct mon_make *,
 		     struct mon_fds *, char *, size_t);
 int		 mon_attach(struct ctx *, const char *, const char *,
-		     struct mon_fds *, const struct options *, struct mon **);
+		     struct mon_fds *, const int *, const struct options *,
+		     struct mon **);
 int		 mon_open(struct ctx *, const char *, const struct options *,
 		     struct mon **, char *, size_t);
 void		 mon_free(struct mon *);

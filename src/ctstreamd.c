@@ -277,7 +277,8 @@ daemon_open_mon(struct daemon *d, const char *spec, bool fatal_error)
 	char		 err[256];
 
 	if (mon_find(&d->ctx, spec) != NULL) {
-		if (fatal_error)
+		/* With --netns-all, a name may be both listed and found. */
+		if (fatal_error && !d->opt.netns_all)
 			fatalx("--netns: '%s' given twice", spec);
 		return;
 	}

@@ -188,7 +188,8 @@ mon_make(const char *path, const struct mon_make *mk, struct mon_fds *out,
  */
 int
 mon_attach(struct ctx *ctx, const char *name, const char *path,
-    struct mon_fds *fds, const struct options *o, struct mon **mp)
+    struct mon_fds *fds, const int *psfds, const struct options *o,
+    struct mon **mp)
 {
 	struct nlsrc_opts	 nopts;
 	struct resync_opts	 ro;
@@ -211,6 +212,11 @@ mon_attach(struct ctx *ctx, const char *name, const char *path,
 	    (error = query_open(&m->query, ctx->base, fds->q, m->name,
 	    QUERY_SOCKETS_DEFAULT)) != 0)
 		fatalx("%s: out of memory", m->name);
+	if (psfds != NULL) {
+		/* Made by the helper: it knows them by its own numbers. */
+		nlsrc_set_psfd(m->src, psfds[0]);
+		query_set_psfds(m->query, psfds + 1);
+	}
 	if (ctx->kf != NULL &&
 	    (error = kfilter_attach(ctx->kf, nlsrc_fd(m->src))) != 0) {
 		errno = -error;
@@ -258,7 +264,7 @@ mon_open(struct ctx *ctx, const char *spec, const struct options *o,
 	if ((error = mon_make(own ? NULL : path, &mk, &fds, err,
 	    errlen)) != 0)
 		return (error);
-	if ((error = mon_attach(ctx, spec, own ? NULL : path, &fds, o,
+	if ((error = mon_attach(ctx, spec, own ? NULL : path, &fds, NULL, o,
 	    mp)) != 0)
 		snprintf(err, errlen, "cannot set up");
 	return (error);
@@ -347,10 +353,8 @@ mon_appear(struct ctx *ctx, const char *name, const struct options *o)
 			log_warnx("%s: cannot monitor: %s", name, err);
 		return (error);
 	}
-	if ((error = mon_attach(ctx, name, path, &fds, o, &m)) != 0)
+	if ((error = mon_attach(ctx, name, path, &fds, psfds, o, &m)) != 0)
 		return (error);
-	nlsrc_set_psfd(m->src, psfds[0]);
-	query_set_psfds(m->query, psfds + 1);
 	TAILQ_INSERT_TAIL(&ctx->mons, m, entry);
 	ctx->nmons++;
 	stream_netns(ctx->stream, m->name, "new");

@@ -51,6 +51,7 @@ struct qjob {
 	bool			 dump;
 	bool			 paused;
 	bool			 cancelled;
+	int			 send_error;	/* finished from the loop */
 	uint32_t		 seq;
 	size_t			 reqlen;
 	char			 req[QUERY_REQLEN];
@@ -147,6 +148,10 @@ query_read(evutil_socket_t fd, short what, void *arg)
 	ssize_t			 n;
 	int			 i;
 
+	if (qs->job != NULL && qs->job->send_error != 0) {
+		query_job_finish(qs, qs->job->send_error);
+		return;
+	}
 	for (i = 0; i < QUERY_BUDGET && qs->job != NULL; i++) {
 		if (qs->job->paused && !qs->job->cancelled) {
 			event_del(qs->ev);
@@ -183,10 +188,16 @@ query_job_start(struct qsock *qs, struct qjob *j)
 	nlh->nlmsg_seq = j->seq;
 	nlh->nlmsg_pid = qs->portid;
 	qs->q->st.running++;
-	/* Sent by the privileged helper once the daemon has dropped. */
+	/*
+	 * Sent by the privileged helper once the daemon has dropped.  A
+	 * failure ends the job from the loop, never inside query_dump() or
+	 * query_request(), whose caller still holds the job.
+	 */
 	if ((error = privsep_send(qs->psfd, qs->fd, j->req,
 	    j->reqlen)) != 0) {
-		query_job_finish(qs, error);
+		j->send_error = error;
+		event_add(qs->ev, NULL);
+		event_active(qs->ev, EV_READ, 0);
 		return;
 	}
 	if (!j->paused || j->cancelled)
