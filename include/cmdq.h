@@ -38,6 +38,9 @@ struct cmdq {
 	bool			 found;
 	uint8_t			 found_family;
 	struct req_tuple	 found_tuple;
+	bool			 found_has_zone;
+	uint16_t		 found_zone;
+	bool			 check_id;	/* get: the entry must have find_id */
 	void			(*on_found)(struct cmdq *, struct event *);
 	void			(*then)(struct cmdq *);
 	/* stats */
@@ -64,6 +67,12 @@ int		 cmdq_filter(struct client *, struct cmd_req *,
 		     struct filter **);
 int		 cmdq_mon(struct client *, struct cmd_req *, bool,
 		     struct mon **);
+int		 cmdq_reject(struct client *, struct cmd_req *,
+		     const char *const *, const char *);
+
+/* Members that apply to conntracks only, and to expectations only. */
+extern const char *const cmdq_ct_only[];
+extern const char *const cmdq_exp_only[];
 void		 cmdq_dump_request(const struct filter *, enum qtable,
 		     struct qdump *);
 

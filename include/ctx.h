@@ -40,7 +40,17 @@ struct ctx {
 	unsigned int		 types;		/* what the daemon receives */
 	unsigned int		 kinds;
 	struct sub_opts		 subopts;	/* for socket clients */
-	time_t			 started;
+	time_t			 started;	/* ctx_now_sec() at startup */
 };
+
+/* Seconds on the monotonic clock, for uptimes. */
+static inline time_t
+ctx_now_sec(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (ts.tv_sec);
+}
 
 #endif

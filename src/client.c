@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,6 +314,15 @@ too_large:
 	client_close(c);
 }
 
+/* Tell whether the peer closed the connection (not only its side). */
+static bool
+client_hung_up(int fd)
+{
+	struct pollfd	pfd = { fd, POLLOUT, 0 };
+
+	return (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR)));
+}
+
 /* The socket is readable (or there are commands left to run). */
 static void
 client_read(evutil_socket_t fd, short what, void *arg)
@@ -327,6 +337,15 @@ client_read(evutil_socket_t fd, short what, void *arg)
 			c->eof = true;
 			event_del(c->rev);
 			c->reading = false;
+			/*
+			 * A subscriber that only shut its sending side keeps
+			 * its events; one that closed the connection is gone
+			 * now, not at the next event it would not read.
+			 */
+			if (c->kind == LISTENER_EVENTS && client_hung_up(fd)) {
+				client_close(c);
+				return;
+			}
 		}
 	}
 	client_commands(c);
@@ -512,7 +531,10 @@ client_job(const struct client *c)
 	return (c->job);
 }
 
-/* The client's job ended: read commands again. */
+/*
+ * The client's job ended: run the commands waiting behind it (the read
+ * handler closes a control client that said all it had to say).
+ */
 void
 client_job_done(struct client *c)
 {
@@ -520,8 +542,6 @@ client_job_done(struct client *c)
 	if (c->closing)
 		return;
 	client_resume(c->sub, c);
-	if (c->eof && c->kind == LISTENER_CONTROL)
-		client_close_if_done(c->sub, c);
 }
 
 /* The client's output is full: pause its job until it drains. */

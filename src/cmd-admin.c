@@ -111,6 +111,9 @@ admin_by_id_then(struct cmdq *q)
 	q->rc.dir = REQ_ORIG;
 	q->rc.has_id = true;
 	q->rc.id = q->find_id;
+	/* The entry's own zone: the request may not have named it. */
+	q->rc.has_zone = q->found_has_zone;
+	q->rc.zone = q->found_zone;
 	if (strcmp(q->what, "delete") == 0)
 		req_ct_delete(buf, &q->rc);
 	else
@@ -170,7 +173,9 @@ cmd_delete(struct client *c, struct cmd_req *req)
 	bool		 by_id = false;
 
 	if (admin_type(c, req, "type", &t) == -1 ||
-	    cmdq_mon(c, req, false, &m) == -1)
+	    cmdq_mon(c, req, false, &m) == -1 ||
+	    cmdq_reject(c, req, t == QT_CT ? cmdq_exp_only : cmdq_ct_only,
+	    t == QT_CT ? "conntracks" : "expectations") == -1)
 		return (0);
 	if (t == QT_EXP) {
 		if (req_parse_exp(req->root, &re, false, err, sizeof err)) {
@@ -411,7 +416,9 @@ cmd_create(struct client *c, struct cmd_req *req)
 	enum qtable	 t;
 
 	if (admin_type(c, req, "type", &t) == -1 ||
-	    cmdq_mon(c, req, false, &m) == -1)
+	    cmdq_mon(c, req, false, &m) == -1 ||
+	    cmdq_reject(c, req, t == QT_CT ? cmdq_exp_only : cmdq_ct_only,
+	    t == QT_CT ? "conntracks" : "expectations") == -1)
 		return (0);
 	if (t == QT_CT) {
 		if (req_parse_ct(req->root, &rc, true, err, sizeof err) != 0) {

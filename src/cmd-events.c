@@ -120,13 +120,17 @@ snap_done(void *arg, int error)
 
 	client_set_job(c, NULL);
 	if (error == 0 && sn->mon != NULL && sn->table == QT_CT &&
-	    sn->want_exp && snap_start(sn, sn->mon, QT_EXP) == 0)
-		return;
+	    sn->want_exp) {
+		if ((error = snap_start(sn, sn->mon, QT_EXP)) == 0)
+			return;
+	}
 	/* A namespace that went away meanwhile is skipped. */
 	if ((error == 0 || error == -ENODEV) && sn->mon != NULL &&
-	    (m = TAILQ_NEXT(sn->mon, entry)) != NULL &&
-	    snap_start(sn, m, sn->want_ct ? QT_CT : QT_EXP) == 0)
-		return;
+	    (m = TAILQ_NEXT(sn->mon, entry)) != NULL) {
+		if ((error = snap_start(sn, m, sn->want_ct ? QT_CT :
+		    QT_EXP)) == 0)
+			return;
+	}
 	if (error == -ENODEV)
 		error = 0;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -174,11 +178,6 @@ cmd_subscribe(struct client *c, struct cmd_req *req)
 		}
 		snapshot = json_is_true(js);
 	}
-	if (client_job(c) != NULL) {
-		client_reply_error(c, req->id, "busy",
-		    "a snapshot is still being sent");
-		return (0);
-	}
 	if (jf != NULL && !json_is_null(jf) &&
 	    (f = filter_parse(jf, err, sizeof err)) == NULL) {
 		client_reply_error(c, req->id, "bad_filter", "%s", err);
@@ -198,7 +197,7 @@ cmd_subscribe(struct client *c, struct cmd_req *req)
 	sn->want_exp = (types & EV_TYPE_BIT(EV_TYPE_EXPECT)) != 0;
 	client_set_cmdstate(c, sn, snap_free);
 	fanout_sub_hold(client_sub(c));
-	if (TAILQ_EMPTY(&ctx->mons)) {
+	if (TAILQ_EMPTY(&ctx->mons) || (!sn->want_ct && !sn->want_exp)) {
 		snap_done(sn, 0);	/* nothing to dump: sync at once */
 		return (0);
 	}

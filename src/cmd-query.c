@@ -173,6 +173,26 @@ cmdq_mon(struct client *c, struct cmd_req *req, bool all_ok, struct mon **mp)
 	return (-1);
 }
 
+/*
+ * Refuse a request that has a member of the list, which does not apply
+ * to what it asks (why says to what).  Returns -1 after answering.
+ */
+int
+cmdq_reject(struct client *c, struct cmd_req *req,
+    const char *const *members, const char *why)
+{
+	size_t	i;
+
+	for (i = 0; members[i] != NULL; i++) {
+		if (json_object_get(req->root, members[i]) == NULL)
+			continue;
+		client_reply_error(c, req->id, "bad_request", "%s: does not "
+		    "apply to %s", members[i], why);
+		return (-1);
+	}
+	return (0);
+}
+
 /* Stamp an event with the namespace of q, as the stream does. */
 static void
 cmdq_stamp(struct cmdq *q, struct event *ev)
@@ -210,6 +230,11 @@ get_msg(void *arg, const struct nlmsghdr *nlh)
 	struct event	 ev;
 
 	if (q->found || cmdq_decode(q, nlh, EV_GET, &ev) != 0)
+		return;
+	/* The kernel looks up by tuple only: check a ct_id given too. */
+	if (q->check_id && (ev.type != EV_TYPE_CT ||
+	    nfct_attr_is_set(ev.ct, ATTR_ID) <= 0 ||
+	    nfct_get_attr_u32(ev.ct, ATTR_ID) != q->find_id))
 		return;
 	cmdq_stamp(q, &ev);
 	if (stream_encode(client_ctx(q->c)->stream, &ev, &q->line) == 0)
@@ -249,6 +274,8 @@ find_msg(void *arg, const struct nlmsghdr *nlh)
 		return;
 	q->found = true;
 	q->found_family = ev.family;
+	if ((q->found_has_zone = nfct_attr_is_set(ev.ct, ATTR_ZONE) > 0))
+		q->found_zone = nfct_get_attr_u16(ev.ct, ATTR_ZONE);
 	cmdq_stamp(q, &ev);
 	if (req_tuple_from_ct(ev.ct, ev.family, &q->found_tuple) != 0)
 		q->found = false;
@@ -323,7 +350,9 @@ cmd_get(struct client *c, struct cmd_req *req)
 	json_t		*id;
 
 	if (cmdq_table(c, req, "type", &t) == -1 ||
-	    cmdq_mon(c, req, false, &m) == -1)
+	    cmdq_mon(c, req, false, &m) == -1 ||
+	    cmdq_reject(c, req, t == QT_CT ? cmdq_exp_only : cmdq_ct_only,
+	    t == QT_CT ? "conntracks" : "expectations") == -1)
 		return (0);
 	id = json_object_get(req->root, "ct_id");
 	if (t == QT_CT && id != NULL &&
@@ -362,6 +391,10 @@ cmd_get(struct client *c, struct cmd_req *req)
 	if ((q = cmdq_new(c, req)) == NULL)
 		return (-1);
 	q->mon = m;
+	if (t == QT_CT && rc.has_id) {
+		q->check_id = true;
+		q->find_id = rc.id;
+	}
 	cmdq_start(q, query_request(m->query, (struct nlmsghdr *)buf,
 	    &get_ops, q));
 	return (0);
@@ -628,7 +661,7 @@ stats_daemon(struct ctx *ctx)
 		json_array_append_new(mons, stats_mon(m, sums));
 	return (json_pack("{s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
 	    "s:I,s:o,s:o}",
-	    "uptime", (json_int_t)(time(NULL) - ctx->started),
+	    "uptime", (json_int_t)(ctx_now_sec() - ctx->started),
 	    "events", ev,
 	    "lines", (json_int_t)ss->lines,
 	    "undecodable", (json_int_t)ss->bad,
@@ -773,6 +806,11 @@ cmd_diagnose(struct client *c, struct cmd_req *req)
 	client_reply_ok(c, req->id, r);
 	return (0);
 }
+
+const char *const cmdq_ct_only[] = { "dir", "ct_id", "reply", "mark",
+    "labels", "status", "state", NULL };
+const char *const cmdq_exp_only[] = { "exp_id", "master", "mask", "helper",
+    "flags", "class", NULL };
 
 static const char *const get_members[] = { "type", "tuple", "dir", "zone",
     "ct_id", "exp_id", "netns", NULL };

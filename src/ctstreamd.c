@@ -520,7 +520,7 @@ main(int argc, char **argv)
 	ctx->subopts.hiwat = d.opt.sub_hiwat;
 	ctx->subopts.lowat = d.opt.sub_lowat;
 	ctx->subopts.policy = d.opt.sub_policy;
-	ctx->started = time(NULL);
+	ctx->started = ctx_now_sec();
 	if ((ctx->base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	/* First, so that a signal during startup is handled, not fatal. */

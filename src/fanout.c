@@ -262,14 +262,15 @@ fanout_sub_over(const struct sub *s)
 }
 
 /*
- * Tell whether the subscriber's output queue alone (held live events
- * aside) is at or above its high watermark: a producer of lines for it
- * (a snapshot, a dump) pauses then.
+ * Tell whether a producer of lines for this subscriber (a snapshot, a
+ * dump) must pause: its output queue (held live events aside) reached
+ * half the high watermark.  Half, so that live events held meanwhile
+ * still have room below the mark where they would be dropped.
  */
 bool
 fanout_sub_out_over(const struct sub *s)
 {
-	return (evbuffer_get_length(s->out) + s->plen >= s->opts.hiwat);
+	return (evbuffer_get_length(s->out) + s->plen >= s->opts.hiwat / 2);
 }
 
 /* Count one line a dropping subscriber did not get. */

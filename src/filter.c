@@ -787,9 +787,14 @@ filter_view(const struct event *ev, struct filter_view *v)
 			v->proto = nfct_get_attr_u8(ct, ATTR_L4PROTO);
 		view_tuple(ct, ev->family, false, &v->t[0]);
 		view_tuple(ct, ev->family, true, &v->t[1]);
-		if ((v->has_mark = nfct_attr_is_set(ct, ATTR_MARK) > 0))
+		/*
+		 * The kernel leaves out a mark and a zone of 0 (the mark is
+		 * sent when it changes or is not 0): absent means 0.
+		 */
+		v->has_mark = v->has_zone = true;
+		if (nfct_attr_is_set(ct, ATTR_MARK) > 0)
 			v->mark = nfct_get_attr_u32(ct, ATTR_MARK);
-		if ((v->has_zone = nfct_attr_is_set(ct, ATTR_ZONE) > 0))
+		if (nfct_attr_is_set(ct, ATTR_ZONE) > 0)
 			v->zone = nfct_get_attr_u16(ct, ATTR_ZONE);
 		if ((v->has_status = nfct_attr_is_set(ct, ATTR_STATUS) > 0))
 			v->status = nfct_get_attr_u32(ct, ATTR_STATUS);
@@ -805,15 +810,16 @@ filter_view(const struct event *ev, struct filter_view *v)
 		}
 		return;
 	}
-	if (nfexp_attr_is_set(exp, ATTR_EXP_MASTER) > 0) {
-		t = nfexp_get_attr(exp, ATTR_EXP_MASTER);
-		view_tuple(t, ev->family, false, &v->t[0]);
-		if ((v->has_proto = nfct_attr_is_set(t, ATTR_L4PROTO) > 0))
-			v->proto = nfct_get_attr_u8(t, ATTR_L4PROTO);
-	}
+	/* The protocol as the encoder writes it: expected tuple first. */
 	if (nfexp_attr_is_set(exp, ATTR_EXP_EXPECTED) > 0) {
 		t = nfexp_get_attr(exp, ATTR_EXP_EXPECTED);
 		view_tuple(t, ev->family, false, &v->t[1]);
+		if ((v->has_proto = nfct_attr_is_set(t, ATTR_L4PROTO) > 0))
+			v->proto = nfct_get_attr_u8(t, ATTR_L4PROTO);
+	}
+	if (nfexp_attr_is_set(exp, ATTR_EXP_MASTER) > 0) {
+		t = nfexp_get_attr(exp, ATTR_EXP_MASTER);
+		view_tuple(t, ev->family, false, &v->t[0]);
 		if (!v->has_proto &&
 		    (v->has_proto = nfct_attr_is_set(t, ATTR_L4PROTO) > 0))
 			v->proto = nfct_get_attr_u8(t, ATTR_L4PROTO);

@@ -60,9 +60,14 @@ req_uint(const json_t *obj, const char *path, const char *name,
 	if (v == NULL)
 		return (0);
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-	    (unsigned long long)json_integer_value(v) > max)
+	    (unsigned long long)json_integer_value(v) > max) {
+		/* "zone: must be ..." at the top, "tuple: sport must be ..." */
+		if (strcmp(path, name) == 0)
+			return (req_err(err, errlen, path, "must be an integer "
+			    "from 0 to %llu", max));
 		return (req_err(err, errlen, path, "%s must be an integer "
 		    "from 0 to %llu", name, max));
+	}
 	*has = true;
 	*out = (unsigned long long)json_integer_value(v);
 	return (0);
@@ -308,7 +313,7 @@ req_u32(const json_t *obj, const char *name, bool *has, uint32_t *out,
 }
 
 /*
- * Parse the conntrack part of a request: "tuple" (or "orig"), "dir",
+ * Parse the conntrack part of a request: "tuple", "dir",
  * "zone", "ct_id", and, when change is set, "reply", "mark", "labels",
  * "timeout", "status", "state".
  */
@@ -381,6 +386,9 @@ req_parse_ct(const json_t *obj, struct req_ct *r, bool change, char *err,
 			return (req_err(err, errlen, "state", "must be a state "
 			    "name"));
 		s = json_string_value(v);
+		if (r->orig.proto != IPPROTO_TCP)
+			return (req_err(err, errlen, "state", "can only be set "
+			    "for tcp"));
 		if ((st = names_state_parse(r->orig.proto, s)) < 0)
 			return (req_err(err, errlen, "state", "unknown state "
 			    "'%.32s' for this protocol", s));
@@ -423,11 +431,18 @@ req_parse_exp(const json_t *obj, struct req_exp *r, bool create, char *err,
 		if (req_parse_tuple(v, "mask", &r->mask, err, errlen) == -1)
 			return (-1);
 	} else {
-		/* Exact match on everything by default. */
+		/*
+		 * By default: both addresses and the destination port must
+		 * match, any source port will do (as helpers expect data
+		 * connections), and ICMP fields must match.
+		 */
 		r->mask = r->tuple;
 		memset(r->mask.src, 0xff, 16);
 		memset(r->mask.dst, 0xff, 16);
-		r->mask.sport = r->mask.dport = 0xffff;
+		r->mask.sport = 0;
+		r->mask.dport = 0xffff;
+		r->mask.icmp_type = r->mask.icmp_code = 0xff;
+		r->mask.icmp_id = 0xffff;
 	}
 	r->has_mask = true;
 	if (r->master.family != r->tuple.family ||
@@ -574,7 +589,7 @@ req_put_changes(struct nlmsghdr *nlh, const struct req_ct *r)
 		mnl_attr_put(nlh, CTA_LABELS, REQ_LABELS, r->labels);
 		mnl_attr_put(nlh, CTA_LABELS_MASK, REQ_LABELS, ones);
 	}
-	if (r->has_state && r->orig.proto == IPPROTO_TCP) {
+	if (r->has_state) {
 		n = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
 		t = mnl_attr_nest_start(nlh, CTA_PROTOINFO_TCP);
 		mnl_attr_put_u8(nlh, CTA_PROTOINFO_TCP_STATE, r->state);

@@ -71,8 +71,11 @@ stream_free(struct stream *s)
 }
 
 /*
- * Give ev the next sequence number and encode it as one line (with its
- * newline) into b, which is reset first.  Returns 0 or -ENOMEM.
+ * Encode ev as one line (with its newline) into b, which is reset first.
+ * A stream line (a live event) takes the next sequence number; a line for
+ * one client only (snapshot, dump, get) carries the number of the last
+ * stream line, its position in the stream, and takes none, so streams
+ * have no gaps but the filtered ones.  Returns 0 or -ENOMEM.
  */
 int
 stream_encode(struct stream *s, struct event *ev, struct buf *b)
@@ -80,8 +83,13 @@ stream_encode(struct stream *s, struct event *ev, struct buf *b)
 	struct jw	w;
 
 	buf_reset(b);
-	ev->seq = ++s->seq;
-	s->st.lines = s->seq;
+	if (ev->kind == EV_SNAPSHOT || ev->kind == EV_DUMP ||
+	    ev->kind == EV_GET)
+		ev->seq = s->seq;
+	else {
+		ev->seq = ++s->seq;
+		s->st.lines = s->seq;
+	}
 	jw_init_text(&w, b);
 	encode_event(s->enc, &w, ev);
 	buf_addc(b, '\n');

@@ -212,7 +212,10 @@ START_TEST(test_mark_zone_status_state)
 	struct fx	x;
 
 	fx_ct(&x, AF_INET, IPPROTO_TCP, "10.0.0.1", "10.0.0.2", 1, 2);
-	ck_assert(!matches(&x, "{\"mark\":0}"));	/* no mark sent */
+	/* no mark or zone sent: the kernel leaves out zeros */
+	ck_assert(matches(&x, "{\"mark\":0}"));
+	ck_assert(!matches(&x, "{\"mark\":1}"));
+	ck_assert(matches(&x, "{\"zone\":0}"));
 	nfct_set_attr_u32(x.ct, ATTR_MARK, 0x1234);
 	ck_assert(matches(&x, "{\"mark\":4660}"));
 	ck_assert(matches(&x, "{\"mark\":\"0x1234\"}"));
@@ -220,8 +223,8 @@ START_TEST(test_mark_zone_status_state)
 	ck_assert(!matches(&x, "{\"mark\":\"0x40/0xf0\"}"));
 	ck_assert(matches(&x, "{\"mark\":{\"value\":4096,\"mask\":61440}}"));
 	ck_assert(matches(&x, "{\"mark\":[1,2,4660]}"));
-	ck_assert(!matches(&x, "{\"zone\":0}"));
 	nfct_set_attr_u16(x.ct, ATTR_ZONE, 7);
+	ck_assert(!matches(&x, "{\"zone\":0}"));
 	ck_assert(matches(&x, "{\"zone\":[1,7]}"));
 	ck_assert(!matches(&x, "{\"zone\":8}"));
 	nfct_set_attr_u32(x.ct, ATTR_STATUS, (1 << 2) | (1 << 3));

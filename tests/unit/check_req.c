@@ -156,13 +156,13 @@ START_TEST(test_tuple_errors)
 	    "dir: must be");
 	ct_bad("{\"tuple\":{\"proto\":6,\"src\":\"1.1.1.1\",\"dst\":"
 	    "\"1.1.1.2\",\"sport\":1,\"dport\":2},\"zone\":70000}",
-	    "zone must be an integer from 0 to 65535");
+	    "zone: must be an integer from 0 to 65535");
 	ct_bad("{\"tuple\":{\"proto\":6,\"src\":\"1.1.1.1\",\"dst\":"
 	    "\"1.1.1.2\",\"sport\":1,\"dport\":2},\"labels\":[128]}",
 	    "labels: bit numbers must be");
 	ct_bad("{\"tuple\":{\"proto\":6,\"src\":\"1.1.1.1\",\"dst\":"
 	    "\"1.1.1.2\",\"sport\":1,\"dport\":2},\"mark\":-1}",
-	    "mark must be an integer");
+	    "mark: must be an integer");
 	ct_bad("{\"tuple\":{\"proto\":6,\"src\":\"1.1.1.1\",\"dst\":"
 	    "\"1.1.1.2\",\"sport\":1,\"dport\":2},\"status\":[\"NOPE\"]}",
 	    "status: unknown flag");
