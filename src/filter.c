@@ -12,8 +12,9 @@
  * sport, dport, port (either end), orig and reply (objects of the address
  * and port clauses restricted to that direction), mark (N, "V/M" or
  * {"value":V,"mask":M}), zone, status (flag names, any of), state, netns
- * (the namespace an entry comes from) and not (a filter object whose
- * match is negated; it may nest).
+ * (the namespace an entry comes from), not (a filter object whose match
+ * is negated) and any (a list of filter objects of which one must
+ * match); not and any may nest.
  *
  * Address and port clauses without a direction look at both directions
  * of a conntrack, and at the master and expected tuples of an
@@ -97,6 +98,8 @@ struct filter {
 	size_t			 nstates;
 	struct filter		**nots;
 	size_t			 nnots;
+	struct filter		**anys;		/* one list: any must match */
+	size_t			 nanys;
 	char			**netns;
 	size_t			 nnetns;
 };
@@ -598,6 +601,32 @@ p_member(struct pctx *c, struct filter *f, const char *name, const json_t *v)
 		return (each(c, v, p_state, f));
 	if (strcmp(name, "netns") == 0)
 		return (each(c, v, p_netns, f));
+	if (strcmp(name, "any") == 0) {
+		size_t	 i;
+		json_t	*e;
+		size_t	 len = strlen(c->path);
+
+		if (!json_is_array(v) || json_array_size(v) == 0)
+			return (perr(c, "expected a non-empty list of filter "
+			    "objects"));
+		if (json_array_size(v) > FILTER_MAXVALS)
+			return (perr(c, "more than %d filters", FILTER_MAXVALS));
+		json_array_foreach(v, i, e) {
+			snprintf(c->path + len, sizeof c->path - len, "[%zu]",
+			    i);
+			if ((sub = parse_obj(c, e)) == NULL)
+				return (-1);
+			if ((nv = grow(f->anys, f->nanys, sizeof *nv)) ==
+			    NULL) {
+				filter_free(sub);
+				return (perr(c, "out of memory"));
+			}
+			f->anys = nv;
+			f->anys[f->nanys++] = sub;
+		}
+		c->path[len] = '\0';
+		return (0);
+	}
 	if (strcmp(name, "not") == 0) {
 		if ((sub = parse_obj(c, v)) == NULL)
 			return (-1);
@@ -676,6 +705,9 @@ filter_free(struct filter *f)
 		free(f->ports[i].v);
 	for (i = 0; i < f->nnots; i++)
 		filter_free(f->nots[i]);
+	for (i = 0; i < f->nanys; i++)
+		filter_free(f->anys[i]);
+	free(f->anys);
 	for (i = 0; i < f->nnetns; i++)
 		free(f->netns[i]);
 	free(f->netns);
@@ -970,5 +1002,11 @@ filter_match(const struct filter *f, const struct filter_view *v)
 	for (i = 0; i < f->nnots; i++)
 		if (filter_match(f->nots[i], v))
 			return (false);
+	if (f->nanys > 0) {
+		for (ok = false, i = 0; i < f->nanys && !ok; i++)
+			ok = filter_match(f->anys[i], v);
+		if (!ok)
+			return (false);
+	}
 	return (true);
 }

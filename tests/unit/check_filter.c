@@ -259,6 +259,29 @@ START_TEST(test_not_and_conjunction)
 }
 END_TEST
 
+START_TEST(test_any)
+{
+	struct fx	x;
+
+	fx_ct(&x, AF_INET, IPPROTO_TCP, "10.0.0.1", "10.0.0.2", 1000, 22);
+	ck_assert(matches(&x, "{\"any\":[{\"dport\":80},{\"dport\":22}]}"));
+	ck_assert(!matches(&x, "{\"any\":[{\"dport\":80},"
+	    "{\"proto\":\"udp\"}]}"));
+	/* any of: a ct by its original source, or any expectation */
+	ck_assert(matches(&x, "{\"any\":[{\"types\":\"expect\"},"
+	    "{\"orig\":{\"src\":\"10.0.0.0/8\"}}]}"));
+	ck_assert(!matches(&x, "{\"any\":[{\"types\":\"expect\"},"
+	    "{\"orig\":{\"src\":\"10.0.0.2\"}}]}"));
+	ck_assert(matches(&x, "{\"proto\":\"tcp\",\"any\":[{\"not\":"
+	    "{\"dport\":22}},{\"sport\":1000}]}"));
+	nfct_destroy(x.ct);
+	parse_bad("{\"any\":[]}", "filter.any: expected a non-empty list");
+	parse_bad("{\"any\":{}}", "filter.any: expected a non-empty list");
+	parse_bad("{\"any\":[{\"dport\":1},{\"dport\":70000}]}",
+	    "filter.any[1].dport: port 70000");
+}
+END_TEST
+
 START_TEST(test_netns)
 {
 	struct fx	x;
@@ -366,6 +389,7 @@ make_filter_suite(void)
 	tcase_add_test(tc, test_mark_zone_status_state);
 	tcase_add_test(tc, test_not_and_conjunction);
 	tcase_add_test(tc, test_netns);
+	tcase_add_test(tc, test_any);
 	tcase_add_test(tc, test_bad_filters_name_the_field);
 	tcase_add_test(tc, test_masks_and_hints);
 	suite_add_tcase(s, tc);
