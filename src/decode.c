@@ -264,9 +264,14 @@ decode_check_attr(const struct nlattr *a, const struct pol *p)
 	}
 }
 
-/* Walk a run of attributes, recursing into nested ones. */
+/*
+ * Walk a run of attributes, recursing into nested ones.  If top is not
+ * NULL it gets, by type, the last attribute of this level (the one the
+ * library keeps), so that nothing needs to walk the message again.
+ */
 static int
-decode_check_attrs(const void *payload, size_t len, const struct polset *ps)
+decode_check_attrs(const void *payload, size_t len, const struct polset *ps,
+    const struct nlattr **top)
 {
 	const struct nlattr	*attr;	/* named for mnl_attr_for_each_payload */
 	uint16_t		 type;
@@ -283,13 +288,23 @@ decode_check_attrs(const void *payload, size_t len, const struct polset *ps)
 			return (error);
 		if (ps->p[type].type == P_NEST && ps->p[type].nest != NULL) {
 			error = decode_check_attrs(mnl_attr_get_payload(attr),
-			    mnl_attr_get_payload_len(attr), ps->p[type].nest);
+			    mnl_attr_get_payload_len(attr), ps->p[type].nest,
+			    NULL);
 			if (error != 0)
 				return (error);
 		}
+		if (top != NULL)
+			top[type] = attr;
 	}
 	return (0);
 }
+
+/* Room for the top-level attributes of both kinds of message. */
+#define DECODE_TOP	(CTA_TIMESTAMP_EVENT > CTA_EXPECT_MAX ? \
+			    CTA_TIMESTAMP_EVENT + 1 : CTA_EXPECT_MAX + 1)
+
+static int	decode_validate_top(const struct nlmsghdr *,
+		    const struct nlattr *[DECODE_TOP]);
 
 /*
  * Check that a message is a conntrack or expectation message that
@@ -298,6 +313,14 @@ decode_check_attrs(const void *payload, size_t len, const struct polset *ps)
  */
 int
 decode_validate(const struct nlmsghdr *nlh)
+{
+	return (decode_validate_top(nlh, NULL));
+}
+
+/* decode_validate(), keeping the top-level attributes in top. */
+static int
+decode_validate_top(const struct nlmsghdr *nlh,
+    const struct nlattr *top[DECODE_TOP])
 {
 	const struct polset	*ps;
 	const struct nfgenmsg	*nfg;
@@ -328,8 +351,10 @@ decode_validate(const struct nlmsghdr *nlh)
 	nfg = mnl_nlmsg_get_payload(nlh);
 	if (nfg->nfgen_family != AF_INET && nfg->nfgen_family != AF_INET6)
 		return (-EINVAL);
+	if (top != NULL)
+		memset(top, 0, DECODE_TOP * sizeof top[0]);
 	return (decode_check_attrs((const char *)nfg + sizeof(*nfg),
-	    hlen - sizeof(*nfg), ps));
+	    hlen - sizeof(*nfg), ps, top));
 }
 
 /* Allocate a decoder and its reusable objects. */
@@ -390,79 +415,62 @@ decode_reset_ct(struct decoder *d)
 }
 
 /*
- * Return the last attribute of a given type in a run, or NULL: the
- * library keeps the last of repeated attributes, and so must we.
- */
-static const struct nlattr *
-decode_find(const void *payload, size_t len, uint16_t type)
-{
-	const struct nlattr	*attr;	/* named for mnl_attr_for_each_payload */
-	const struct nlattr	*found = NULL;
-
-	mnl_attr_for_each_payload(payload, len) {
-		if (mnl_attr_get_type(attr) == type)
-			found = attr;
-	}
-	return (found);
-}
-
-/* Return the first attribute of a type nested in another, or NULL. */
-static const struct nlattr *
-decode_find_nested(const struct nlattr *nest, uint16_t type)
-{
-	if (nest == NULL)
-		return (NULL);
-	return (decode_find(mnl_attr_get_payload(nest),
-	    mnl_attr_get_payload_len(nest), type));
-}
-
-/*
  * Fill a tuple's ICMP type, code and id from the message itself.  The
  * library keeps one set of ICMP attributes for both directions (the
  * reply's land where its getters do not reach, and mark the original's
  * as set), so both directions are read here instead.
  */
 static void
-decode_icmp(const struct nlmsghdr *nlh, uint16_t which, struct ev_icmp *icmp)
+decode_icmp(const struct nlattr *tuple, struct ev_icmp *icmp)
 {
-	const struct nlattr	*tuple, *proto, *a;
-	size_t			 off = sizeof(struct nfgenmsg);
-	int			 v6;
+	const struct nlattr	*attr;	/* named for mnl_attr_for_each_nested */
+	const struct nlattr	*proto = NULL;
 
-	tuple = decode_find((const char *)mnl_nlmsg_get_payload(nlh) + off,
-	    mnl_nlmsg_get_payload_len(nlh) - off, which);
-	if ((proto = decode_find_nested(tuple, CTA_TUPLE_PROTO)) == NULL)
+	if (tuple == NULL)
 		return;
-	v6 = decode_find_nested(proto, CTA_PROTO_ICMPV6_TYPE) != NULL;
-	a = decode_find_nested(proto,
-	    v6 ? CTA_PROTO_ICMPV6_TYPE : CTA_PROTO_ICMP_TYPE);
-	if (a == NULL)
+	mnl_attr_for_each_nested(attr, tuple)
+		if (mnl_attr_get_type(attr) == CTA_TUPLE_PROTO)
+			proto = attr;
+	if (proto == NULL)
 		return;
-	icmp->set = true;
-	icmp->type = mnl_attr_get_u8(a);
-	a = decode_find_nested(proto,
-	    v6 ? CTA_PROTO_ICMPV6_CODE : CTA_PROTO_ICMP_CODE);
-	if ((icmp->has_code = a != NULL))
-		icmp->code = mnl_attr_get_u8(a);
-	a = decode_find_nested(proto,
-	    v6 ? CTA_PROTO_ICMPV6_ID : CTA_PROTO_ICMP_ID);
-	if ((icmp->has_id = a != NULL))
-		icmp->id = mnl_attr_get_u16(a);
+	/* Validated: the last of each type counts, as in the library. */
+	mnl_attr_for_each_nested(attr, proto) {
+		switch (mnl_attr_get_type(attr)) {
+		case CTA_PROTO_ICMP_TYPE:
+		case CTA_PROTO_ICMPV6_TYPE:
+			icmp->set = true;
+			icmp->type = mnl_attr_get_u8(attr);
+			break;
+		case CTA_PROTO_ICMP_CODE:
+		case CTA_PROTO_ICMPV6_CODE:
+			icmp->has_code = true;
+			icmp->code = mnl_attr_get_u8(attr);
+			break;
+		case CTA_PROTO_ICMP_ID:
+		case CTA_PROTO_ICMPV6_ID:
+			icmp->has_id = true;
+			icmp->id = mnl_attr_get_u16(attr);
+			break;
+		}
+	}
+	if (!icmp->set)
+		icmp->has_code = icmp->has_id = false;
 }
 
 /* Point ev at the helper's private data, whose length the library hides. */
 static void
-decode_helper_info(const struct nlmsghdr *nlh, struct event *ev)
+decode_helper_info(const struct nlattr *help, struct event *ev)
 {
-	const struct nlattr	*help, *info;
-	size_t			 off = sizeof(struct nfgenmsg);
+	const struct nlattr	*attr;	/* named for mnl_attr_for_each_nested */
 
-	help = decode_find((const char *)mnl_nlmsg_get_payload(nlh) + off,
-	    mnl_nlmsg_get_payload_len(nlh) - off, CTA_HELP);
-	if ((info = decode_find_nested(help, CTA_HELP_INFO)) == NULL)
+	if (help == NULL)
 		return;
-	ev->helper_info = mnl_attr_get_payload(info);
-	ev->helper_info_len = mnl_attr_get_payload_len(info);
+	mnl_attr_for_each_nested(attr, help) {
+		if (mnl_attr_get_type(attr) != CTA_HELP_INFO)
+			continue;
+		ev->helper_info = mnl_attr_get_payload(attr);
+		ev->helper_info_len = mnl_attr_get_payload_len(attr);
+	}
 }
 
 /*
@@ -474,11 +482,11 @@ decode_helper_info(const struct nlmsghdr *nlh, struct event *ev)
 int
 decode_msg(struct decoder *d, const struct nlmsghdr *nlh, struct event *ev)
 {
+	const struct nlattr	*top[DECODE_TOP];
 	const struct nfgenmsg	*nfg;
-	const struct nlattr	*a;
 	int			 error, is_new;
 
-	if ((error = decode_validate(nlh)) != 0)
+	if ((error = decode_validate_top(nlh, top)) != 0)
 		return (error);
 	nfg = mnl_nlmsg_get_payload(nlh);
 
@@ -499,16 +507,14 @@ decode_msg(struct decoder *d, const struct nlmsghdr *nlh, struct event *ev)
 			return (-EINVAL);
 		ev->type = EV_TYPE_CT;
 		ev->ct = d->ct;
-		decode_icmp(nlh, CTA_TUPLE_ORIG, &ev->orig_icmp);
-		decode_icmp(nlh, CTA_TUPLE_REPLY, &ev->repl_icmp);
-		decode_helper_info(nlh, ev);
-		a = decode_find((const char *)nfg + sizeof(*nfg),
-		    mnl_nlmsg_get_payload_len(nlh) - sizeof(*nfg),
-		    CTA_TIMESTAMP_EVENT);
-		if (a != NULL) {
+		decode_icmp(top[CTA_TUPLE_ORIG], &ev->orig_icmp);
+		decode_icmp(top[CTA_TUPLE_REPLY], &ev->repl_icmp);
+		decode_helper_info(top[CTA_HELP], ev);
+		if (top[CTA_TIMESTAMP_EVENT] != NULL) {
 			/* Not reported by libnetfilter_conntrack 1.0.9. */
 			ev->has_event_time = true;
-			ev->event_time = be64toh(mnl_attr_get_u64(a));
+			ev->event_time = be64toh(mnl_attr_get_u64(
+			    top[CTA_TIMESTAMP_EVENT]));
 		}
 	} else {
 		/* Expectations are rare: a fresh object costs nothing. */
@@ -520,12 +526,10 @@ decode_msg(struct decoder *d, const struct nlmsghdr *nlh, struct event *ev)
 			return (-EINVAL);
 		ev->type = EV_TYPE_EXPECT;
 		ev->exp = d->exp;
-		a = decode_find((const char *)nfg + sizeof(*nfg),
-		    mnl_nlmsg_get_payload_len(nlh) - sizeof(*nfg), CTA_EXPECT_ID);
-		if (a != NULL) {
+		if (top[CTA_EXPECT_ID] != NULL) {
 			/* CTA_EXPECT_ID, which the library does not report. */
 			ev->has_exp_id = true;
-			ev->exp_id = ntohl(mnl_attr_get_u32(a));
+			ev->exp_id = ntohl(mnl_attr_get_u32(top[CTA_EXPECT_ID]));
 		}
 	}
 	return (0);
