@@ -469,6 +469,11 @@ class EventStream(Iterator[Event]):
         self._pending.clear()
         if self._sock is not None:
             try:
+                # Wakes a thread blocked reading this socket.
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            try:
                 self._sock.close()
             except OSError:
                 pass
