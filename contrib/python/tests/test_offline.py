@@ -50,10 +50,14 @@ class Conn:
         self.send(r)
 
 
+_fakes: List["Fake"] = []
+
+
 class Fake:
     """A Unix socket server running one scripted handler per connection."""
 
     def __init__(self, path: str, handlers: List[Handler]) -> None:
+        _fakes.append(self)
         self.path = path
         self.handlers = list(handlers)
         self.errors: List[BaseException] = []
@@ -75,15 +79,14 @@ class Fake:
             except OSError:
                 return
             h = self.handlers.pop(0)
+            conn = Conn(s)
             try:
-                h(Conn(s))
+                h(conn)
             except BaseException as e:       # shown by the test
                 self.errors.append(e)
             finally:
-                try:
-                    s.close()
-                except OSError:
-                    pass
+                conn.f.close()
+                s.close()
 
     def stop(self) -> None:
         if self.lsock is not None:
@@ -97,6 +100,8 @@ class Fake:
 def tmp() -> Any:
     d = tempfile.mkdtemp(prefix="ctpy-off-")
     yield d
+    while _fakes:
+        _fakes.pop().stop()
     for f in os.listdir(d):
         os.unlink(os.path.join(d, f))
     os.rmdir(d)
@@ -184,6 +189,7 @@ def test_snapshot_and_sync_error(tmp):
     assert ei.value.code == "kernel_error"
     assert ei.value.reply is not None and ei.value.reply["type"] == "sync"
     assert next(st)["seq"] == 2                  # the live stream goes on
+    st.close()
 
 
 def test_too_slow_line_raises(tmp):
@@ -278,6 +284,7 @@ def test_reconnect_after_too_slow(tmp):
     gap = next(st)
     assert gap["type"] == "gap" and gap["reason"] == "too_slow" and gap["detail"] == "bye"
     assert next(st)["seq"] == 2
+    st.close()
 
 
 def test_first_connection_is_not_retried(tmp):
@@ -437,3 +444,17 @@ def test_table_losses_and_gap():
     t.apply({"type": "sync", "entries": 1, "time": "t",
              "error": {"code": "kernel_error", "message": "x"}})
     assert set(t) == {8} and not t.complete
+
+
+def test_close_from_another_thread_ends_iteration(tmp):
+    def h(c: Conn) -> None:
+        c.send(ev(1))
+        time.sleep(3)
+
+    Fake(os.path.join(tmp, "ev"), [h])
+    st = client(tmp).events(reconnect=True)
+    assert next(st)["seq"] == 1
+    threading.Timer(0.3, st.close).start()
+    t0 = time.monotonic()
+    assert list(st) == []
+    assert time.monotonic() - t0 < 2 and st.ended
