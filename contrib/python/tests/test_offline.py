@@ -54,7 +54,8 @@ _fakes: List["Fake"] = []
 
 
 class Fake:
-    """A Unix socket server running one scripted handler per connection."""
+    """A Unix socket server running one scripted handler per connection,
+    each in a thread of its own, in the order the connections come."""
 
     def __init__(self, path: str, handlers: List[Handler]) -> None:
         _fakes.append(self)
@@ -79,14 +80,17 @@ class Fake:
             except OSError:
                 return
             h = self.handlers.pop(0)
-            conn = Conn(s)
-            try:
-                h(conn)
-            except BaseException as e:       # shown by the test
-                self.errors.append(e)
-            finally:
-                conn.f.close()
-                s.close()
+            threading.Thread(target=self._run, args=(h, s), daemon=True).start()
+
+    def _run(self, h: Handler, s: socket.socket) -> None:
+        conn = Conn(s)
+        try:
+            h(conn)
+        except BaseException as e:           # shown by the test
+            self.errors.append(e)
+        finally:
+            conn.f.close()
+            s.close()
 
     def stop(self) -> None:
         if self.lsock is not None:
@@ -321,7 +325,7 @@ def test_control_dump_get_and_errors(tmp):
 
     def silent(c: Conn) -> None:
         c.recv_request()
-        time.sleep(0.6)
+        time.sleep(1.5)
 
     def hangup(c: Conn) -> None:
         c.recv_request()

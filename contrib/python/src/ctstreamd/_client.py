@@ -339,13 +339,15 @@ class EventStream(Iterator[Event]):
 
     def _lost(self, reason: str, detail: str) -> None:
         """The connection is gone: reconnect later, or end."""
-        if self._sock is not None:
+        sock, self._sock, self._reader = self._sock, None, None
+        if sock is not None:
             try:
-                self._sock.close()
+                sock.close()
             except OSError:
                 pass
-        self._sock = self._reader = None
-        if not self._reconnect or self._closed:
+        if self._closed:
+            return              # close() was called: end quietly
+        if not self._reconnect:
             self._closed = True
             self.ended = True
             if reason == "eof":
@@ -397,13 +399,14 @@ class EventStream(Iterator[Event]):
             if self._closed:
                 self.ended = True
                 return None
-            if self._sock is None or self._reader is None:
+            reader = self._reader
+            if self._sock is None or reader is None:
                 if not self._try_reconnect(deadline):
                     return None
                 continue
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                line = self._reader.read_line(left)
+                line = reader.read_line(left)
             except _wire.LineTimeout:
                 return None
             except ProtocolError:
@@ -467,17 +470,17 @@ class EventStream(Iterator[Event]):
         self._closed = True
         self.ended = True
         self._pending.clear()
-        if self._sock is not None:
+        sock, self._sock, self._reader = self._sock, None, None
+        if sock is not None:
             try:
                 # Wakes a thread blocked reading this socket.
-                self._sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             try:
-                self._sock.close()
+                sock.close()
             except OSError:
                 pass
-        self._sock = self._reader = None
 
     def __enter__(self) -> "EventStream":
         return self
