@@ -338,22 +338,78 @@ ctl_print_subscriber(FILE *fp, json_t *s)
 	    ctl_print_get(s, "lost_reports", e, sizeof e));
 }
 
-/* Print the result of stats as a summary. */
+/* Print the resync counters of one namespace. */
+static void
+ctl_print_resync(FILE *fp, json_t *rs)
+{
+	char	a[32], b[32], c[32], e[32];
+
+	if (json_is_object(rs)) {
+		fprintf(fp, "    %-15s %s runs, %s added, %s removed, %s "
+		    "errors%s\n", "resync",
+		    ctl_print_get(rs, "runs", a, sizeof a),
+		    ctl_print_get(rs, "added", b, sizeof b),
+		    ctl_print_get(rs, "removed", c, sizeof c),
+		    ctl_print_get(rs, "errors", e, sizeof e),
+		    json_is_true(json_object_get(rs, "running")) ?
+		    " (running)" : "");
+		fprintf(fp, "    %-15s %s (%s older than the daemon, %s "
+		    "bytes)\n", "live entries",
+		    ctl_print_get(rs, "live_entries", a, sizeof a),
+		    ctl_print_get(rs, "entries_older_than_daemon", b,
+		    sizeof b), ctl_print_get(rs, "index_bytes", c, sizeof c));
+	} else if (json_is_null(rs))
+		fprintf(fp, "    %-15s off (no index of live entries)\n",
+		    "resync");
+}
+
+/* Print the counters of one namespace the daemon watches. */
+static void
+ctl_print_stats_ns(FILE *fp, json_t *ns)
+{
+	static const char *const nknown[] = { "netns", "netlink_messages",
+	    "netlink_bytes", "overruns", "kernel_drops", "socket_drops",
+	    "rcvbuf", "rcvbuf_grown", "dumps", "requests", "resync", NULL };
+	char	a[32], b[32], c[32];
+
+	fprintf(fp, "  namespace %s\n", ctl_print_get(ns, "netns", a,
+	    sizeof a));
+	fprintf(fp, "    %-15s %s messages, %s bytes\n", "netlink",
+	    ctl_print_get(ns, "netlink_messages", a, sizeof a),
+	    ctl_print_get(ns, "netlink_bytes", b, sizeof b));
+	fprintf(fp, "    %-15s %s (%s events dropped; socket drop counter "
+	    "%s)\n", "overruns", ctl_print_get(ns, "overruns", a, sizeof a),
+	    ctl_print_get(ns, "kernel_drops", b, sizeof b),
+	    ctl_print_get(ns, "socket_drops", c, sizeof c));
+	fprintf(fp, "    %-15s %s bytes (grown %s times)\n",
+	    "receive buffer", ctl_print_get(ns, "rcvbuf", a, sizeof a),
+	    ctl_print_get(ns, "rcvbuf_grown", b, sizeof b));
+	fprintf(fp, "    %-15s %s kernel requests, %s of them dumps\n",
+	    "requests", ctl_print_get(ns, "requests", a, sizeof a),
+	    ctl_print_get(ns, "dumps", b, sizeof b));
+	ctl_print_resync(fp, json_object_get(ns, "resync"));
+	ctl_print_rest(fp, ns, nknown);
+}
+
+/*
+ * Print the result of stats as a summary: the daemon's totals, each
+ * namespace it watches, each subscriber, then the kernel's counters of
+ * the namespace asked about.
+ */
 void
 ctl_print_stats(FILE *fp, json_t *r)
 {
 	static const char *const dknown[] = { "uptime", "events", "lines",
 	    "undecodable", "netlink_messages", "netlink_bytes", "overruns",
-	    "kernel_drops", "socket_drops", "rcvbuf", "rcvbuf_grown",
-	    "clients", "clients_accepted", "clients_refused", "dumps",
-	    "requests", "subscribers", "subscriber_list", "resync", NULL };
-	static const char *const kknown[] = { "entries", "max_entries",
-	    "cpus", "cpu_sum", "error", NULL };
+	    "kernel_drops", "clients", "clients_accepted", "clients_refused",
+	    "dumps", "subscribers", "subscriber_list", "namespaces", NULL };
+	static const char *const kknown[] = { "netns", "entries",
+	    "max_entries", "cpus", "cpu_sum", "error", NULL };
 	json_t		*d = json_object_get(r, "daemon");
 	json_t		*k = json_object_get(r, "kernel");
-	json_t		*v, *rs;
+	json_t		*v;
 	const char	*t;
-	char		 a[32], b[32], c[32], e[32];
+	char		 a[32], b[32], c[32];
 	size_t		 i;
 
 	fprintf(fp, "daemon\n  %-17s ", "uptime");
@@ -370,45 +426,25 @@ ctl_print_stats(FILE *fp, json_t *r)
 	fprintf(fp, "  %-17s %s messages, %s bytes\n", "netlink",
 	    ctl_print_get(d, "netlink_messages", a, sizeof a),
 	    ctl_print_get(d, "netlink_bytes", b, sizeof b));
-	fprintf(fp, "  %-17s %s (%s events dropped; socket drop counter "
-	    "%s)\n", "overruns", ctl_print_get(d, "overruns", a, sizeof a),
-	    ctl_print_get(d, "kernel_drops", b, sizeof b),
-	    ctl_print_get(d, "socket_drops", c, sizeof c));
-	fprintf(fp, "  %-17s %s bytes (grown %s times)\n", "receive buffer",
-	    ctl_print_get(d, "rcvbuf", a, sizeof a),
-	    ctl_print_get(d, "rcvbuf_grown", b, sizeof b));
+	fprintf(fp, "  %-17s %s (%s events dropped)\n", "overruns",
+	    ctl_print_get(d, "overruns", a, sizeof a),
+	    ctl_print_get(d, "kernel_drops", b, sizeof b));
 	fprintf(fp, "  %-17s %s connected, %s accepted, %s refused\n",
 	    "clients", ctl_print_get(d, "clients", a, sizeof a),
 	    ctl_print_get(d, "clients_accepted", b, sizeof b),
 	    ctl_print_get(d, "clients_refused", c, sizeof c));
-	fprintf(fp, "  %-17s %s kernel requests, %s of them dumps\n",
-	    "requests", ctl_print_get(d, "requests", a, sizeof a),
-	    ctl_print_get(d, "dumps", b, sizeof b));
-	rs = json_object_get(d, "resync");
-	if (json_is_object(rs)) {
-		fprintf(fp, "  %-17s %s runs, %s added, %s removed, %s "
-		    "errors%s\n", "resync",
-		    ctl_print_get(rs, "runs", a, sizeof a),
-		    ctl_print_get(rs, "added", b, sizeof b),
-		    ctl_print_get(rs, "removed", c, sizeof c),
-		    ctl_print_get(rs, "errors", e, sizeof e),
-		    json_is_true(json_object_get(rs, "running")) ?
-		    " (running)" : "");
-		fprintf(fp, "  %-17s %s (%s older than the daemon, %s bytes)"
-		    "\n", "live entries",
-		    ctl_print_get(rs, "live_entries", a, sizeof a),
-		    ctl_print_get(rs, "entries_older_than_daemon", b,
-		    sizeof b), ctl_print_get(rs, "index_bytes", c, sizeof c));
-	} else if (json_is_null(rs))
-		fprintf(fp, "  %-17s off (no index of live entries)\n",
-		    "resync");
+	fprintf(fp, "  %-17s %s\n", "dumps", ctl_print_get(d, "dumps", a,
+	    sizeof a));
 	ctl_print_rest(fp, d, dknown);
+	json_array_foreach(json_object_get(d, "namespaces"), i, v)
+		ctl_print_stats_ns(fp, v);
 	fprintf(fp, "  %-17s %s\n", "subscribers",
 	    ctl_print_get(d, "subscribers", a, sizeof a));
 	json_array_foreach(json_object_get(d, "subscriber_list"), i, v)
 		ctl_print_subscriber(fp, v);
 
-	fprintf(fp, "kernel\n  %-17s %s (maximum %s)\n", "entries",
+	fprintf(fp, "kernel (namespace %s)\n  %-17s %s (maximum %s)\n",
+	    ctl_print_get(k, "netns", c, sizeof c), "entries",
 	    ctl_print_get(k, "entries", a, sizeof a),
 	    ctl_print_get(k, "max_entries", b, sizeof b));
 	fprintf(fp, "  %-17s %s\n", "cpus", ctl_print_get(k, "cpus", a,

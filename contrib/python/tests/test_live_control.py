@@ -92,9 +92,16 @@ def test_stats(client, daemon):
         s = client.stats()
     dm, k = s["daemon"], s["kernel"]
     for key in ("uptime", "events", "lines", "undecodable", "netlink_messages",
-                "overruns", "kernel_drops", "rcvbuf", "clients", "subscribers",
-                "subscriber_list", "resync"):
+                "overruns", "kernel_drops", "clients", "subscribers",
+                "subscriber_list", "namespaces"):
         assert key in dm, key
+    # One entry per namespace watched; this daemon watches only its own.
+    assert len(dm["namespaces"]) == 1
+    ns = dm["namespaces"][0]
+    for key in ("netns", "rcvbuf", "overruns", "kernel_drops", "resync"):
+        assert key in ns, key
+    assert ns["rcvbuf"] > 0
+    assert dm["overruns"] == ns["overruns"]
     assert set(dm["events"]) == {"ct", "expect"}
     assert set(dm["events"]["ct"]) == {"new", "update", "destroy"}
     subs = dm["subscriber_list"]
