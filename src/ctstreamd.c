@@ -172,6 +172,7 @@ daemon_reload(struct daemon *d)
 	char			 err[KFILTER_ERRLEN];
 	int			 error;
 
+	err[0] = '\0';
 	sd_reloading();
 	log_info("reloading the configuration from %s", d->cli.config);
 	if (opts_load(&d->cli, &n, report_log, NULL) != 0 ||
@@ -251,8 +252,9 @@ daemon_reload(struct daemon *d)
 	}
 	opts_free(&n);
 	log_info("configuration reloaded");
-	daemon_status(-1, 0, d);
+	/* READY=1 ends the reload; the counters replace its status. */
 	sd_ready("configuration reloaded");
+	daemon_status(-1, 0, d);
 }
 
 /* SIGTERM, SIGINT: stop the loop.  SIGHUP: reload. */
