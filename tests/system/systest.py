@@ -236,22 +236,27 @@ def cmd_proc(a):
             k, _, v = line.partition(":")
             st[k] = v.split()
     uid, gid = str(a.uid), str(a.gid)
+    w = a.what
     report(st.get("Uid") == [uid] * 4,
-           "daemon runs as user ctstreamd (Uid %s, real/effective/saved/fs)"
-           % uid, "Uid: %s" % st.get("Uid"))
+           "%s runs as user ctstreamd (Uid %s, real/effective/saved/fs)"
+           % (w, uid), "Uid: %s" % st.get("Uid"))
     report(st.get("Gid") == [gid] * 4,
-           "daemon runs as group ctstreamd (Gid %s)" % gid,
+           "%s runs as group ctstreamd (Gid %s)" % (w, gid),
            "Gid: %s" % st.get("Gid"))
-    for k in ("CapEff", "CapPrm", "CapInh", "CapAmb"):
+    # Inheritable and ambient stay empty in both processes: nothing they
+    # exec could get a capability back.
+    for k, want in (("CapEff", a.caps), ("CapPrm", a.caps), ("CapInh", 0),
+                    ("CapAmb", 0)):
         v = st.get(k, ["?"])[0]
         try:
-            ok = int(v, 16) == a.caps
+            ok = int(v, 16) == want
         except ValueError:
             ok = False
-        report(ok, "%s is %#x" % (k, a.caps), "%s: %s" % (k, v))
-    report(st.get("NoNewPrivs") == ["1"], "NoNewPrivs is 1",
+        report(ok, "%s: %s is %#x" % (w, k, want), "%s: %s" % (k, v))
+    report(st.get("NoNewPrivs") == ["1"], "%s: NoNewPrivs is 1" % w,
            "NoNewPrivs: %s" % st.get("NoNewPrivs"))
-    report(st.get("Seccomp") == ["2"], "a seccomp filter is on (Seccomp 2)",
+    report(st.get("Seccomp") == ["2"],
+           "%s: a seccomp filter is on (Seccomp 2)" % w,
            "Seccomp: %s" % st.get("Seccomp"))
     print("info: CapBnd %s" % st.get("CapBnd", ["?"])[0])
 
@@ -391,8 +396,10 @@ def main():
     s.add_argument("--uid", required=True)
     s.add_argument("--gid", required=True)
     s.add_argument("--caps", type=lambda v: int(v, 0), default=0,
-                   help="the capability mask expected in CapEff, CapPrm, "
-                   "CapInh and CapAmb")
+                   help="the capability mask expected in CapEff and CapPrm "
+                   "(CapInh and CapAmb must be 0)")
+    s.add_argument("--what", default="daemon",
+                   help="the process's name in the report")
 
     j = sub.add_parser("journal")
     j.add_argument("file")
