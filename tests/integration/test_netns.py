@@ -1,0 +1,425 @@
+#!/usr/bin/env python3
+"""
+test_netns.py - one daemon, several network namespaces.
+
+--netns A --netns B [--netns C]: every event appears once, with the
+"netns" of the namespace it happened in (conntrack -E runs in each as
+ground truth); get, dump, stats and diagnose take "netns"; a subscriber
+filtering on "netns" gets only that namespace's lines.  --netns-all: a
+namespace made while the daemon runs is picked up and one deleted is
+reported gone, its sockets closed in the daemon and in its helper.
+
+Other processes on this machine make and delete namespaces too: with
+--netns-all the daemon sees them, and the assertions look only at this
+test's own names (ctsd-PID-N).
+
+Needs root; exits 77 otherwise.  Run one case: test_netns.py NAME...
+"""
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ctsd                                              # noqa: E402
+from ctsd import check, check_eq, daemon_bug             # noqa: E402
+
+CASES = []
+
+
+def case(fn):
+    CASES.append(fn)
+    return fn
+
+
+def allow_for(names):
+    """stderr lines the daemon writes for every namespace it opens."""
+    out = []
+    for n in names:
+        n = re.escape(n)
+        out += [
+            r"^ctstreamd: monitoring %s: types [a-z,]+, events [a-z,]+, "
+            r"receive buffer \d+ bytes$" % n,
+            r"^ctstreamd: %s: \d+ entries known at startup$" % n,
+            r"^ctstreamd: %s: net\.netfilter\.nf_conntrack_"
+            r"(events is 2|acct is 0|timestamp is 0): " % n,
+        ]
+    return out
+
+
+def traffic(ns, port):
+    """A TCP connection and a UDP flow deleted with conntrack -D; returns
+    the UDP flow's orig tuple (its destroy comes last)."""
+    ns.call(ctsd.tcp_flow, "127.0.0.1", port)
+    r = ns.call(ctsd.udp_exchange, "127.0.0.1", port + 1)
+    ns.conntrack("-D", "-p", "udp", "--sport", str(r["client"][1]))
+    return {"src": "127.0.0.1", "dst": "127.0.0.1", "sport": r["client"][1],
+            "dport": port + 1}
+
+
+def lines_of(evs, name):
+    return [e for e in evs if e.get("netns") == name]
+
+
+def check_each_namespace(d, spaces, truths, markers):
+    """Per namespace: the daemon's ct lines with that "netns" are exactly
+    conntrack -E's events there, in order; every line has a "netns" of
+    one of ours."""
+    for ns in spaces:
+        d.wait_match("%s: the marker's destroy" % ns.name, event="destroy",
+                     netns=ns.name, orig=markers[ns.name])
+    for e in d.events:
+        check(e.get("netns") in [ns.name for ns in spaces],
+              "a line without one of our namespaces: %r" % e)
+    for ns in spaces:
+        ours = [(e["event"], e["id"]) for e in lines_of(d.events, ns.name)
+                if e["type"] == "ct"]
+        theirs = truths[ns.name].wait_count(len(ours))
+        check_eq([(k, i) for k, i, _ in theirs], ours, "%s: (event, id) of "
+                 "the lines with its netns vs conntrack -E there" % ns.name)
+        check(len(ours) >= 10, "%s: only %d events" % (ns.name, len(ours)))
+
+
+def check_queries(ctl, spaces, d, markers):
+    """get/dump/stats/diagnose with and without "netns"."""
+    names = [ns.name for ns in spaces]
+    # A UDP flow left in place in each namespace, to get and dump.
+    flows = {}
+    for ns in spaces:
+        r = ns.call(ctsd.udp_exchange, "127.0.0.1", 6001)
+        orig = {"proto": "udp", "src": "127.0.0.1", "dst": "127.0.0.1",
+                "sport": r["client"][1], "dport": 6001}
+        up = d.wait_match("%s: update of the kept flow" % ns.name,
+                          event="update", netns=ns.name,
+                          orig={"sport": orig["sport"], "dport": 6001})
+        flows[ns.name] = (orig, up["id"])
+    for name in names:
+        orig, i = flows[name]
+        res, _ = ctsd.control_ok(ctl, {"cmd": "get", "netns": name,
+                                       "tuple": orig})
+        check_eq((res["event"], res["id"], res.get("netns")),
+                 ("get", i, name), "get with netns %s" % name)
+        res, _ = ctsd.control_ok(ctl, {"cmd": "get", "netns": name,
+                                       "ct_id": i})
+        check_eq((res["id"], res.get("netns")), (i, name),
+                 "get by ct_id with netns %s" % name)
+    r, _ = ctsd.control(ctl, {"cmd": "get", "tuple": flows[names[0]][0]})
+    check_eq((r["ok"], r.get("error", {}).get("code")), (False, "bad_request"),
+             "get without netns while %d namespaces are monitored (%r)"
+             % (len(names), r))
+    r, _ = ctsd.control(ctl, {"cmd": "get", "netns": "ctsd-none-such",
+                              "tuple": flows[names[0]][0]})
+    check_eq(r.get("error", {}).get("code"), "not_found",
+             "get with an unknown netns (%r)" % r)
+
+    truth_ids = {ns.name: ctsd.conntrack_ids(ns) for ns in spaces}
+    for name in names:
+        res, lines = ctsd.control_ok(ctl, {"cmd": "dump", "netns": name})
+        check_eq({e.get("netns") for e in lines}, {name},
+                 "netns of the lines of dump with netns %s" % name)
+        check_eq({e["id"] for e in lines}, truth_ids[name],
+                 "dump with netns %s vs conntrack -L there" % name)
+        check_eq(res["count"], len(lines), "dump %s: count" % name)
+    res, lines = ctsd.control_ok(ctl, {"cmd": "dump"})
+    for name in names:
+        check_eq({e["id"] for e in lines if e.get("netns") == name},
+                 truth_ids[name], "dump without netns: the lines of %s"
+                 % name)
+    check_eq(res["count"], len(lines), "dump of all: count")
+
+    for ns in spaces:
+        res, _ = ctsd.control_ok(ctl, {"cmd": "stats", "netns": ns.name})
+        check_eq(res["kernel"]["netns"], ns.name, "stats kernel netns")
+        check_eq(res["kernel"]["entries"],
+                 int(ns.conntrack("-C").stdout.strip()),
+                 "stats kernel entries of %s vs conntrack -C" % ns.name)
+        check_eq(sorted(m["netns"] for m in res["daemon"]["namespaces"]),
+                 sorted(names), "stats daemon namespaces")
+        mine = [m for m in res["daemon"]["namespaces"]
+                if m["netns"] == ns.name][0]
+        check_eq(mine["netlink_messages"],
+                 len([e for e in lines_of(d.events, ns.name)
+                      if e["type"] == "ct"]),
+                 "stats netlink_messages of %s vs its lines" % ns.name)
+        res, _ = ctsd.control_ok(ctl, {"cmd": "diagnose", "netns": ns.name})
+        check_eq((res["netns"], res["nf_conntrack_events"]), (ns.name, 2),
+                 "diagnose with netns")
+        check_eq(sorted(x["netns"] for x in res["namespaces"]),
+                 sorted(names), "diagnose namespaces")
+
+
+def several(count):
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="ctsd-"))
+        spaces = [stack.enter_context(ctsd.Netns()) for _ in range(count)]
+        truths = {ns.name: stack.enter_context(ctsd.ConntrackEvents(ns))
+                  for ns in spaces}
+        ev, ctl = os.path.join(tmp, "ev.sock"), os.path.join(tmp, "ctl.sock")
+        args = []
+        for ns in spaces[1:]:
+            args += ["--netns", ns.name]
+        # seq_gaps: get and dump answers take sequence numbers.
+        d = stack.enter_context(ctsd.Daemon(
+            spaces[0], args + ["--events-socket", ev, "--control-socket",
+                               ctl], seq_gaps=True,
+            allow_stderr=allow_for([ns.name for ns in spaces])))
+        first = spaces[0].name
+        sub = stack.enter_context(ctsd.Subscriber(ev))
+        check_eq(sub.request({"cmd": "subscribe",
+                              "filter": {"netns": first}})["ok"], True,
+                 "subscribe with a netns filter")
+        markers = {}
+        for i, ns in enumerate(spaces):
+            markers[ns.name] = traffic(ns, 5000 + 10 * i)
+        check_each_namespace(d, spaces, truths, markers)
+        sub.wait_for(lambda evs: ctsd.first(evs, event="destroy",
+                                            orig=markers[first]),
+                     "the marker of %s on the filtered subscriber" % first)
+        check_eq([(e["event"], e["id"]) for e in sub.events],
+                 [(e["event"], e["id"]) for e in lines_of(d.events, first)],
+                 "lines of the subscriber filtering netns %s vs stdout's "
+                 "lines of %s" % (first, first))
+        check_queries(ctl, spaces, d, markers)
+
+
+@case
+def two_namespaces():
+    """--netns A --netns B, a TCP connection and a UDP flow in each."""
+    several(2)
+
+
+@case
+def three_namespaces():
+    """--netns A --netns B --netns C, traffic in each."""
+    several(3)
+
+
+# ---------------------------------------------------------------------------
+
+NETNS_ALL_STDERR = [
+    # Whatever it says about other people's namespaces.
+    r"^ctstreamd: (?!ctsd-%d-)[^ :]+: " % os.getpid(),
+    r"^ctstreamd: monitoring (?!ctsd-%d-)[^ :]+: " % os.getpid(),
+    r"^ctstreamd: following the namespaces under /run/netns \(\d+ now\)$",
+    r"^ctstreamd: monitoring [^ :]+: types ",
+    r"^ctstreamd: [^ :]+: \d+ entries known at startup$",
+    r"^ctstreamd: [^ :]+: net\.netfilter\.nf_conntrack_",
+    r"^ctstreamd: [^ :]+: the namespace is gone; its sockets are closed$",
+    r"^ctstreamd: [^ :]+: (not monitored|cannot monitor): ",
+    r"^ctstreamd: [^ :]+: /run/netns/[^ ]+ never became a network namespace$",
+    r"^ctstreamd: [^ :]+: cannot open the conntrack sockets",
+    r"^ctstreamd: running as root without capabilities",
+] + ctsd.LOSS_STDERR
+
+
+def netlink_inodes_in(ns):
+    return {r["Inode"] for r in ctsd.netlink_rows(ns) if r["Eth"] == 12}
+
+
+def helper_of(d):
+    kids = [c for c in ctsd.children(d.pid)
+            if ctsd.proc_status(c)["Name"] == "ctstreamd-nl"]
+    check_eq(len(kids), 1, "helper processes (ctstreamd-nl)")
+    return kids[0]
+
+
+def held_in(ns, d, helper):
+    """The NETLINK_NETFILTER sockets of namespace ns that the daemon and
+    its helper hold: (daemon's inodes, helper's inodes)."""
+    held = netlink_inodes_in(ns)
+    return held & ctsd.socket_inodes(d.pid), held & ctsd.socket_inodes(helper)
+
+
+def wait_line(src, what, **pattern):
+    """Wait for a line matching pattern on src (a Daemon's stdout or a
+    Subscriber)."""
+    return src.wait_for(lambda evs: ctsd.first(evs, **pattern), what)
+
+
+def delete_and_check_gone(ns, d, helper, src):
+    """Delete ns while the daemon runs: a netns gone line (on src), and
+    neither the daemon nor the helper keeps any of its sockets."""
+    in_daemon, in_helper = held_in(ns, d, helper)
+    check(len(in_daemon) >= 2 and in_helper == in_daemon,
+          "sockets in %s: the daemon's %r, the helper's %r"
+          % (ns.name, in_daemon, in_helper))
+    ns.close()                  # ip netns del, while the daemon runs
+    wait_line(src, "the netns gone line of " + ns.name, type="netns",
+              event="gone", netns=ns.name)
+    ctsd.poll(lambda: not (in_daemon & ctsd.socket_inodes(d.pid)),
+              "the daemon to close its sockets in " + ns.name, timeout=5)
+    ctsd.poll(lambda: not (in_helper & ctsd.socket_inodes(helper)),
+              "the helper to close its sockets in " + ns.name, timeout=5)
+    mine = [e for e in src.events if e.get("netns") == ns.name]
+    check_eq(mine[-1]["type"], "netns", "the last line of %s (gone)"
+             % ns.name)
+
+
+def events_match_truth(src, ns, truth, marker):
+    wait_line(src, "the marker's destroy in " + ns.name, event="destroy",
+              netns=ns.name, orig=marker)
+    ours = [(e["event"], e["id"]) for e in src.events
+            if e.get("netns") == ns.name and e["type"] == "ct"]
+    theirs = truth.wait_count(len(ours))
+    check_eq([(k, i) for k, i, _ in theirs], ours,
+             "%s: the daemon's lines vs conntrack -E" % ns.name)
+
+
+class Polled:
+    """A Daemon's stdout looked at every 0.1 s rather than at every line:
+    with --netns-all other people's namespaces may write thousands of
+    lines, and Daemon.wait_for would scan them all after each one."""
+
+    def __init__(self, d):
+        self.d = d
+
+    @property
+    def events(self):
+        return list(self.d.events)
+
+    def wait_for(self, pred, what, timeout=10):
+        def look():
+            if self.d.proc.poll() is not None:
+                ctsd.fail("the daemon exited (%s) while waiting for %s; "
+                          "its last stderr lines:\n%s" % (
+                              self.d.proc.returncode, what,
+                              "\n".join(self.d.stderr[-8:])))
+            self.d._raise_errors()
+            return pred(self.events)
+        return ctsd.poll(look, what, timeout, interval=0.1)
+
+
+@case
+def netns_all_follows_namespaces():
+    """--netns-all: a namespace made before the daemon is monitored; one
+    made after gets a {"type":"netns","event":"new"} line, then its
+    events (with its "netns", as conntrack -E saw them); deleting either
+    gives {"type":"netns","event":"gone"}, and the daemon and its helper
+    "ctstreamd-nl" close every socket they held in it."""
+    with ctsd.Netns() as early:
+        # A large queue for stdout: other namespaces may be busy.
+        with ctsd.Daemon(None, ["--sub-hiwat", "1G"], netns_all=True,
+                         seq_gaps=True, allow_stderr=NETNS_ALL_STDERR,
+                         allow_loss=True, validate="sample") as d:
+            src = Polled(d)
+            helper = helper_of(d)
+            check(any(re.match(r"ctstreamd: monitoring %s: " %
+                               re.escape(early.name), l) for l in d.stderr),
+                  "%s, there at startup, is not monitored" % early.name)
+            with ctsd.Netns() as late:
+                new = wait_line(src, "the netns new line of " + late.name,
+                                type="netns", event="new", netns=late.name)
+                with ctsd.ConntrackEvents(late) as truth:
+                    events_match_truth(src, late, truth, traffic(late, 5000))
+                check(all(e["seq"] > new["seq"] for e in src.events
+                          if e.get("netns") == late.name and e is not new),
+                      "a line of %s before its new line" % late.name)
+                with ctsd.ConntrackEvents(early) as truth:
+                    events_match_truth(src, early, truth,
+                                       traffic(early, 5000))
+                delete_and_check_gone(late, d, helper, src)
+                delete_and_check_gone(early, d, helper, src)
+            for ns, kinds in ((late, ["new", "gone"]), (early, ["gone"])):
+                check_eq([e["event"] for e in src.events if e.get("netns")
+                          == ns.name and e["type"] == "netns"], kinds,
+                         "netns lines of " + ns.name)
+
+
+@case
+@daemon_bug("a namespace that appears under --netns-all gets its startup "
+            "dump sent with the daemon's descriptor numbers instead of the "
+            "helper's: src/mon.c mon_appear() calls mon_attach(), which "
+            "starts the resync (resync_new -> resync_start -> query_dump) "
+            "before nlsrc_set_psfd()/query_set_psfds() give the helper's "
+            "numbers.  The helper then refuses the number (EBADF: 'startup "
+            "dump failed: Bad file descriptor') or sends on whatever socket "
+            "it has under that number (possibly another namespace's; the "
+            "dump then never ends and that namespace never resyncs).  On "
+            "EBADF the failure is reported synchronously: "
+            "query_job_start -> query_job_finish frees the job and calls "
+            "resync_done (r->job = NULL) before query_submit returns the "
+            "freed pointer, which resync_start stores in r->job; when the "
+            "namespace goes, resync_free -> query_job_cancel uses it and "
+            "the daemon dies of SIGSEGV (src/resync.c resync_start; the "
+            "same pattern in cmdq_start and snap_start)")
+def netns_all_new_namespace_is_indexed():
+    """--netns-all with a subscriber connected: a namespace that appears
+    gets its startup dump ("NAME: N entries known at startup", stats
+    resync without errors, not running), and deleting it leaves the
+    daemon running and able to exit 0 on SIGTERM."""
+    with tempfile.TemporaryDirectory(prefix="ctsd-") as tmp:
+        ev = os.path.join(tmp, "ev.sock")
+        ctl = os.path.join(tmp, "ctl.sock")
+        with ctsd.Daemon(None, ["--sub-hiwat", "1G", "--events-socket", ev,
+                                "--control-socket", ctl], netns_all=True,
+                         seq_gaps=True, allow_stderr=NETNS_ALL_STDERR,
+                         allow_loss=True, validate="sample") as d:
+            sub = ctsd.Subscriber(ev)
+            with ctsd.Netns() as late:
+                sub.request({"cmd": "subscribe", "filter":
+                             {"netns": late.name}})
+                d.wait_stderr(r"^ctstreamd: monitoring %s: "
+                              % re.escape(late.name))
+                got = ctsd.poll(lambda: [l for l in d.stderr if re.match(
+                    r"ctstreamd: %s: (\d+ entries known at startup|startup "
+                    r"dump failed)" % re.escape(late.name), l)] or
+                    d.proc.poll() is not None, "the startup dump of "
+                    + late.name, timeout=5)
+                problems = []
+                if d.proc.poll() is not None or not got[0].endswith(
+                        "entries known at startup"):
+                    problems.append("%s: %r" % (late.name, got))
+                res, _ = ctsd.control_ok(ctl, {"cmd": "stats",
+                                               "netns": late.name})
+                rs = res["daemon"]["namespaces"]
+                rs = [m for m in rs if m["netns"] == late.name][0]["resync"]
+                if (rs["errors"], rs["running"]) != (0, False):
+                    problems.append("stats resync of %s: errors %d, running "
+                                    "%s" % (late.name, rs["errors"],
+                                            rs["running"]))
+            try:
+                Polled(d).wait_for(lambda evs: ctsd.first(
+                    evs, type="netns", event="gone", netns=late.name),
+                    "the gone line of " + late.name)
+                time.sleep(0.3)
+            except ctsd.TestFailure:
+                pass
+            if d.proc.poll() is not None:
+                problems.append("the daemon died (status %s) when %s went "
+                                "away" % (d.proc.returncode, late.name))
+            sub.close()
+            if problems:
+                d._terminate()
+                ctsd.fail("; ".join(problems))
+
+
+@case
+def named_namespace_deleted():
+    """--netns A --netns B and B is deleted: a gone line for B, its
+    sockets closed (daemon and helper); A goes on, queries naming B get
+    not_found."""
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="ctsd-"))
+        a = stack.enter_context(ctsd.Netns())
+        b = stack.enter_context(ctsd.Netns())
+        ctl = os.path.join(tmp, "ctl.sock")
+        d = stack.enter_context(ctsd.Daemon(
+            a, ["--netns", b.name, "--control-socket", ctl], seq_gaps=True,
+            allow_stderr=allow_for([a.name, b.name]) + NETNS_ALL_STDERR))
+        helper = helper_of(d)
+        delete_and_check_gone(b, d, helper, d)
+        with ctsd.ConntrackEvents(a) as truth:
+            events_match_truth(d, a, truth, traffic(a, 5000))
+        r, _ = ctsd.control(ctl, {"cmd": "stats", "netns": b.name})
+        check_eq(r.get("error", {}).get("code"), "not_found",
+                 "stats naming the deleted namespace (%r)" % r)
+        res, _ = ctsd.control_ok(ctl, {"cmd": "stats"})
+        check_eq([m["netns"] for m in res["daemon"]["namespaces"]],
+                 [a.name], "namespaces in stats")
+
+
+if __name__ == "__main__":
+    sys.exit(ctsd.main(CASES))
