@@ -64,6 +64,8 @@ struct sub {
 	bool			 told;		/* the owner heard of it */
 	unsigned int		 types;		/* EV_TYPE_BIT mask */
 	unsigned int		 kinds;		/* EV_KIND_BIT mask */
+	unsigned int		 btypes;	/* the owner's limit on types */
+	unsigned int		 bkinds;	/* and on kinds */
 	struct filter		*filter;	/* NULL: everything */
 	struct sub_opts		 opts;
 	struct evbuffer		*out;
@@ -478,8 +480,8 @@ fanout_sub_new(struct fanout *fo, int fd, const struct sub_opts *opts,
 	s->fd = fd;
 	s->pollable = fanout_fd_pollable(fd);
 	s->active = true;
-	s->types = EV_TYPES_ALL;
-	s->kinds = EV_LIVE_KINDS;
+	s->types = s->btypes = EV_TYPES_ALL;
+	s->kinds = s->bkinds = EV_LIVE_KINDS;
 	s->fail = fail;
 	s->arg = arg;
 	fanout_sub_set_opts(s, opts);
@@ -530,25 +532,31 @@ fanout_sub_active(const struct sub *s)
 	return (s->active);
 }
 
-/* Choose which event types and kinds a subscriber receives. */
+/*
+ * Limit the event types and kinds a subscriber can receive (the daemon's
+ * --types and --events); a filter narrows this further, never widens it.
+ */
 void
 fanout_sub_set_match(struct sub *s, unsigned int types, unsigned int kinds)
 {
-	s->types = types;
-	s->kinds = kinds;
+	s->btypes = types;
+	s->bkinds = kinds;
+	fanout_sub_set_filter(s, s->filter);
 }
 
 /*
  * Give a subscriber a filter (it takes ownership; NULL means everything).
- * The filter's types and events become the subscriber's quick masks.
+ * The filter's types and events, within the limit, become the
+ * subscriber's quick masks.
  */
 void
 fanout_sub_set_filter(struct sub *s, struct filter *f)
 {
-	filter_free(s->filter);
+	if (s->filter != f)
+		filter_free(s->filter);
 	s->filter = f;
-	s->types = filter_types(f);
-	s->kinds = filter_kinds(f);
+	s->types = s->btypes & (f != NULL ? filter_types(f) : ~0U);
+	s->kinds = s->bkinds & (f != NULL ? filter_kinds(f) : ~0U);
 }
 
 /* Return a subscriber's filter (NULL: everything). */

@@ -225,7 +225,8 @@ mon_attach(struct ctx *ctx, const char *name, const char *path,
 		return (error);
 	}
 	diag_log(&m->diag, m->name);
-	if (!o->no_track) {
+	/* Conntrack entries only: without them there is nothing to track. */
+	if (!o->no_track && (o->types & EV_TYPE_BIT(EV_TYPE_CT)) != 0) {
 		ro.delay_ms = (long long)o->resync_delay;
 		ro.interval_s = (long)o->resync_interval;
 		if ((m->resync = resync_new(ctx, m, &ro)) == NULL)

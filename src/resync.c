@@ -159,13 +159,16 @@ resync_msg(void *arg, const struct nlmsghdr *nlh)
 		return;
 	if (track_put(r->t, id, tag, 0) != 0)
 		r->st.errors++;
+	r->st.added++;
+	/* Indexed either way; said only if --events asks for new. */
+	if ((r->ctx->kinds & EV_KIND_BIT(EV_NEW)) == 0)
+		return;
 	ev.kind = EV_NEW;
 	ev.resync = true;
 	ev.netns = r->mon->name;
 	ev.show_netns = r->ctx->multi;
 	clock_gettime(CLOCK_REALTIME, &ev.time);
 	stream_publish(r->ctx->stream, &ev);
-	r->st.added++;
 }
 
 /* Sweep callback: an entry vanished unseen; say so by its id. */
@@ -175,6 +178,9 @@ resync_vanished(void *arg, uint32_t id)
 	struct resync	*r = arg;
 	struct event	 ev;
 
+	r->st.removed++;
+	if ((r->ctx->kinds & EV_KIND_BIT(EV_DESTROY)) == 0)
+		return;
 	memset(&ev, 0, sizeof ev);
 	ev.type = EV_TYPE_CT;
 	ev.kind = EV_DESTROY;
@@ -185,7 +191,6 @@ resync_vanished(void *arg, uint32_t id)
 	ev.show_netns = r->ctx->multi;
 	clock_gettime(CLOCK_REALTIME, &ev.time);
 	stream_publish(r->ctx->stream, &ev);
-	r->st.removed++;
 }
 
 /* The dump ended: sweep what it did not show, and look at what is next. */

@@ -384,17 +384,6 @@ def resync_respects_the_kernel_filter():
 
 
 @case
-@daemon_bug("with --events destroy (or any --events without new and "
-            "update) the index of live entries learns no new entry from the "
-            "stream, so every resync (periodic or after an overrun) "
-            "publishes each entry made since startup as an "
-            "\"event\":\"new\",\"resync\":true line: these take sequence "
-            "numbers, so stdout (masked to destroy) sees gaps that "
-            "ctstreamd-protocol(7) says --events never makes, and a "
-            "subscriber with a filter gets new lines (fanout_sub_set_filter "
-            "replaces the daemon's --events mask with the filter's).  "
-            "Suspected: src/resync.c resync_msg/resync_new (no regard for "
-            "ctx->kinds), src/fanout.c fanout_sub_set_filter")
 def resync_respects_the_events_option():
     """--events destroy, --resync-interval 1 (one entry older than the
     daemon keeps the periodic resync on): 3 flows are made, 2.5 s pass,

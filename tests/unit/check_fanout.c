@@ -24,6 +24,7 @@
 #include "compat.h"
 #include "event.h"
 #include "fanout.h"
+#include "filter.h"
 #include "unit.h"
 
 #define NPEERS		50
@@ -360,6 +361,90 @@ START_TEST(test_fanout_match)
 	    3);
 	ck_assert_uint_eq(fanout_sub_stats(peers[0].sub)->lines,
 	    3 * (EV_TYPE_MAX * 3 + 1));
+}
+END_TEST
+
+/* Make a filter of one JSON text, or fail the test. */
+static struct filter *
+mkfilter(const char *text)
+{
+	json_error_t	 jerr;
+	json_t		*j = json_loads(text, 0, &jerr);
+	struct filter	*f;
+	char		 err[256];
+
+	ck_assert_ptr_nonnull(j);
+	f = filter_parse(j, err, sizeof err);
+	json_decref(j);
+	ck_assert_msg(f != NULL, "%s: %s", text, err);
+	return (f);
+}
+
+/*
+ * The daemon's limit (--types, --events) and a client's filter combine:
+ * a filter narrows the limit but never widens it, in either order, and
+ * dropping the filter goes back to the limit.
+ */
+START_TEST(test_fanout_match_limit)
+{
+	static const struct want_mask	 m[] = {
+		{ EV_TYPES_ALL, EV_KIND_BIT(EV_DESTROY) },
+		{ EV_TYPES_ALL, EV_KIND_BIT(EV_NEW) },
+		{ EV_TYPES_ALL, EV_KIND_BIT(EV_NEW) | EV_KIND_BIT(EV_UPDATE) },
+		{ EV_TYPE_BIT(EV_TYPE_CT), EV_KIND_BIT(EV_DESTROY) |
+		    EV_KIND_BIT(EV_UPDATE) },
+	};
+	struct event			 ev = { 0 };
+	char				 line[128];
+	size_t				 i, len;
+	uint64_t			 seq = 0;
+	int				 t, k;
+
+	for (i = 0; i < nitems(m); i++) {
+		masks[i] = m[i];
+		peer_new(NULL);
+	}
+	/* Limit first, then a wider filter. */
+	fanout_sub_set_match(peers[0].sub, EV_TYPES_ALL,
+	    EV_KIND_BIT(EV_DESTROY));
+	fanout_sub_set_filter(peers[0].sub,
+	    mkfilter("{\"events\":[\"new\",\"destroy\"]}"));
+	/* A narrower filter. */
+	fanout_sub_set_filter(peers[1].sub, mkfilter("{\"events\":[\"new\"]}"));
+	/* A filter, then the limit, then no filter. */
+	fanout_sub_set_filter(peers[2].sub, mkfilter("{\"events\":[\"new\"]}"));
+	fanout_sub_set_match(peers[2].sub, EV_TYPES_ALL,
+	    EV_KIND_BIT(EV_NEW) | EV_KIND_BIT(EV_UPDATE));
+	fanout_sub_set_filter(peers[2].sub, NULL);
+	/* Filter first, then a limit on types. */
+	fanout_sub_set_filter(peers[3].sub,
+	    mkfilter("{\"types\":[\"ct\",\"expect\"],"
+	    "\"events\":[\"destroy\",\"update\"]}"));
+	fanout_sub_set_match(peers[3].sub, EV_TYPE_BIT(EV_TYPE_CT),
+	    EV_LIVE_KINDS);
+
+	/* Known by id only: every filter passes it, the masks still apply. */
+	ev.idonly = true;
+	for (t = 0; t < EV_TYPE_MAX; t++) {
+		for (k = 0; k < EV_KIND_MAX; k++) {
+			if ((EV_LIVE_KINDS & EV_KIND_BIT(k)) == 0)
+				continue;
+			ev.type = t;
+			ev.kind = k;
+			seq++;
+			len = mkline(line, seq, 40 + seq);
+			publish(&ev, line, len, seq, wants_mask);
+		}
+	}
+	fanout_flush(fo);
+	pump(1, NULL);
+	for (i = 0; i < nitems(m); i++)
+		peer_check(&peers[i]);
+	ck_assert_uint_eq(fanout_sub_stats(peers[0].sub)->lines, EV_TYPE_MAX);
+	ck_assert_uint_eq(fanout_sub_stats(peers[1].sub)->lines, EV_TYPE_MAX);
+	ck_assert_uint_eq(fanout_sub_stats(peers[2].sub)->lines,
+	    2 * EV_TYPE_MAX);
+	ck_assert_uint_eq(fanout_sub_stats(peers[3].sub)->lines, 2);
 }
 END_TEST
 
@@ -790,6 +875,7 @@ make_fanout_suite(void)
 	tcase_add_test(tc, test_fanout_many);
 	tcase_add_test(tc, test_fanout_coalesce);
 	tcase_add_test(tc, test_fanout_match);
+	tcase_add_test(tc, test_fanout_match_limit);
 	tcase_add_test(tc, test_fanout_inactive);
 	tcase_add_test(tc, test_fanout_slow);
 	tcase_add_test(tc, test_fanout_disconnect);
