@@ -1068,9 +1068,9 @@ class Subscriber:
     """A client of the daemon's events or control socket.  Lines are read
     on a thread; replies ({"type":"reply"}) go to .replies, every other
     line to .events after a check: compact JSON, valid against the schema
-    (check_schema: known gaps are recorded), seq going up among live
-    lines and, separately, among snapshot lines (a snapshot's lines are
-    numbered while the live events it holds back wait)."""
+    (check_schema: known gaps are recorded), seq going up among stream
+    lines and never down among entry lines (snapshot, dump, get), which
+    carry the number of the last stream line and take none."""
 
     _ids = itertools.count(1)
 
@@ -1144,12 +1144,19 @@ class Subscriber:
                 else:
                     check_schema_sampled(ev, self._shapes)
                 if "seq" in ev:
-                    part = "snapshot" if ev.get("event") == "snapshot" \
-                        else "live"
-                    last = self._last.get(part, 0)
-                    check(ev["seq"] > last, "%s seq %d after %d"
-                          % (part, ev["seq"], last))
-                    self._last[part] = ev["seq"]
+                    # A stream line takes the next number; an entry
+                    # written for one client (snapshot, dump, get)
+                    # carries the number of the last stream line.
+                    if ev.get("event") in ("snapshot", "dump", "get"):
+                        last = self._last.get("entry", 0)
+                        check(ev["seq"] >= last, "%s seq %d after %d"
+                              % (ev["event"], ev["seq"], last))
+                        self._last["entry"] = ev["seq"]
+                    else:
+                        last = self._last.get("live", 0)
+                        check(ev["seq"] > last, "live seq %d after %d"
+                              % (ev["seq"], last))
+                        self._last["live"] = ev["seq"]
         except (TestFailure, ValueError) as e:
             err = "line %d: %s\n  %r" % (len(self.lines) + 1, e, raw[:300])
         with self.cond:

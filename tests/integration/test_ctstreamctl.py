@@ -562,9 +562,15 @@ def main():
 
         # --- stats ------------------------------------------------------------
         r = ctl("stats")
-        check(r.returncode == 0 and re.search(r"^kernel$", r.stdout, re.M)
-              and re.search(r"^\s+clients\s+\d+ connected", r.stdout, re.M),
-              "stats prints the summary", r.stdout + r.stderr)
+        check(r.returncode == 0 and
+              re.search(r"^kernel \(namespace \S+\)$", r.stdout, re.M)
+              and re.search(r"^\s+clients\s+\d+ connected", r.stdout, re.M)
+              and re.search(r"^  namespace \S+\n\s+netlink\s+\d+ messages",
+                            r.stdout, re.M)
+              and re.search(r"^\s+receive buffer\s+[1-9]\d* bytes", r.stdout,
+                            re.M),
+              "stats prints the summary, one block per namespace",
+              r.stdout + r.stderr)
         r = ctl("-j", "stats")
         try:
             o = json.loads(r.stdout)
