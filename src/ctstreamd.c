@@ -220,7 +220,7 @@ daemon_reload(struct daemon *d)
 	const struct optdef	*def;
 	struct resync_opts	 ro;
 	struct group		*gr = NULL;
-	char			 err[KFILTER_ERRLEN];
+	char			 err[KFILTER_ERRLEN] = "";
 	int			 error;
 
 	sd_reloading();
