@@ -234,6 +234,7 @@ daemon_reload(struct daemon *d)
 		if (n.admin_group != NULL && gr == NULL)
 			log_warnx("reload: no group '%s'", n.admin_group);
 		log_warnx("reload failed: keeping the running configuration");
+		kfilter_free(kf);
 		opts_free(&n);
 		sd_ready("reload failed, running configuration kept");
 		return;
