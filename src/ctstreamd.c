@@ -169,10 +169,9 @@ daemon_reload(struct daemon *d)
 	struct resync_opts	 ro;
 	struct mon		*m;
 	struct group		*gr = NULL;
-	char			 err[KFILTER_ERRLEN];
+	char			 err[KFILTER_ERRLEN] = "";
 	int			 error;
 
-	err[0] = '\0';
 	sd_reloading();
 	log_info("reloading the configuration from %s", d->cli.config);
 	if (opts_load(&d->cli, &n, report_log, NULL) != 0 ||
@@ -184,6 +183,7 @@ daemon_reload(struct daemon *d)
 		if (n.admin_group != NULL && gr == NULL)
 			log_warnx("reload: no group '%s'", n.admin_group);
 		log_warnx("reload failed: keeping the running configuration");
+		kfilter_free(kf);
 		opts_free(&n);
 		sd_ready("reload failed, running configuration kept");
 		return;

@@ -281,6 +281,7 @@ req_parse_labels(const json_t *v, uint8_t bits[REQ_LABELS], char *err,
 	json_t		*e;
 	size_t		 i;
 	json_int_t	 b;
+	uint32_t	 w;
 
 	memset(bits, 0, REQ_LABELS);
 	if (!json_is_array(v))
@@ -292,8 +293,13 @@ req_parse_labels(const json_t *v, uint8_t bits[REQ_LABELS], char *err,
 			return (req_err(err, errlen, "labels", "bit numbers "
 			    "must be integers from 0 to %d",
 			    REQ_LABELS * 8 - 1));
-		/* The kernel's label words are host-order u32s. */
-		((uint32_t *)(void *)bits)[b / 32] |= 1U << (b % 32);
+		/*
+		 * The kernel's label words are host-order u32s; bits need
+		 * not be aligned for one (it is a member of struct req_ct).
+		 */
+		memcpy(&w, bits + b / 32 * 4, sizeof w);
+		w |= 1U << (b % 32);
+		memcpy(bits + b / 32 * 4, &w, sizeof w);
 	}
 	return (0);
 }

@@ -64,6 +64,7 @@ START_TEST(test_tuple_parse)
 {
 	struct req_ct	rc;
 	uint8_t		a[16];
+	uint32_t	words[REQ_LABELS / 4];
 
 	ct_ok("{\"tuple\":{\"family\":\"ipv4\",\"proto\":\"tcp\",\"src\":"
 	    "\"192.168.50.40\",\"dst\":\"192.168.50.50\",\"sport\":58198,"
@@ -103,9 +104,10 @@ START_TEST(test_tuple_parse)
 	ck_assert(rc.has_mark);
 	ck_assert_uint_eq(rc.mark, 42);
 	ck_assert(rc.has_labels);
-	ck_assert_uint_eq(((uint32_t *)(void *)rc.labels)[0], (1U << 0) |
-	    (1U << 5));
-	ck_assert_uint_eq(((uint32_t *)(void *)rc.labels)[3], 1U << 31);
+	/* rc.labels is not aligned for a uint32_t: copy the words out. */
+	memcpy(words, rc.labels, sizeof words);
+	ck_assert_uint_eq(words[0], (1U << 0) | (1U << 5));
+	ck_assert_uint_eq(words[3], 1U << 31);
 	ck_assert_uint_eq(rc.status, (1U << 2) | (1U << 1));
 	ck_assert_uint_eq(rc.state, 3);
 }
