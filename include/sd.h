@@ -11,7 +11,7 @@ struct event_base;
 
 struct sd_fd {
 	int		 fd;
-	const char	*name;		/* FileDescriptorName= */
+	char		 name[256];	/* FileDescriptorName= */
 };
 
 int	sd_init(struct event_base *);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -71,12 +72,20 @@ sd_listen(struct sd_fd *fds, int max)
 
 	if ((n = sd_listen_fds_with_names(1, &names)) <= 0)
 		return (n < 0 ? 0 : n);
-	for (i = 0; i < n && i < max; i++) {
-		fds[i].fd = SD_LISTEN_FDS_START + i;
-		fds[i].name = names != NULL && names[i] != NULL ?
-		    names[i] : "unknown";
+	for (i = 0; i < n; i++) {
+		if (i < max) {
+			fds[i].fd = SD_LISTEN_FDS_START + i;
+			snprintf(fds[i].name, sizeof fds[i].name, "%s",
+			    names != NULL && names[i] != NULL ? names[i] :
+			    "unknown");
+		} else {
+			log_warnx("passed socket %d: more than %d, closing it",
+			    SD_LISTEN_FDS_START + i, max);
+			close(SD_LISTEN_FDS_START + i);
+		}
+		if (names != NULL)
+			free(names[i]);
 	}
-	/* The names stay allocated for the life of the daemon. */
 	free(names);
 	return (n < max ? n : max);
 }
