@@ -127,8 +127,9 @@ diag_findings(const struct diag *d, const char *ns,
 	} else if (d->events == 2) {
 		diag_add(fn, arg, 0, "%s: net.netfilter." DIAG_EVENTS " is "
 		    "2: connections created while no listener existed "
-		    "(before ctstreamd started) produce no events, not even "
-		    "DESTROY", ns);
+		    "(before ctstreamd started) may send no events, "
+		    "depending on the kernel not even DESTROY; the resync "
+		    "reports those", ns);
 		n++;
 	} else if (d->events < 0) {
 		diag_add(fn, arg, 1, "%s: cannot read net.netfilter."

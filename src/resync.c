@@ -13,8 +13,11 @@
  * and only its "id", the one thing the index keeps.  A subscriber that
  * applies the stream in order then holds exactly the kernel's table.
  *
- * Entries older than the daemon send no DESTROY at all when the kernel's
- * nf_conntrack_events is 2 (no listener existed when they were created).
+ * Entries older than the daemon may send no DESTROY at all when the
+ * kernel's nf_conntrack_events is 2 (no listener existed when they were
+ * created, so they may lack the event extension; 6.18 sends DESTROY and
+ * UPDATE for them anyway, older kernels do not, and nft's "ct event set"
+ * can silence any entry).
  * While such entries remain, a reconciliation also runs every interval,
  * so that they, too, are destroyed visibly.
  *
