@@ -22,6 +22,7 @@ struct server;
 struct nlsrc;
 struct resync;
 struct kfilter;
+struct natsout;
 
 struct ctx {
 	struct event_base	*base;
@@ -35,6 +36,7 @@ struct ctx {
 	bool			 multi;		/* lines carry "netns" */
 	struct kfilter		*kf;		/* NULL: none */
 	struct sub		*stdout_sub;	/* NULL without --stdout */
+	struct natsout		*nats;		/* NULL without --nats-server */
 	bool			 has_admin_gid;
 	gid_t			 admin_gid;	/* may change the table */
 	unsigned int		 types;		/* what the daemon receives */

@@ -47,6 +47,18 @@ struct options {
 	size_t		 sub_hiwat;
 	size_t		 sub_lowat;
 	enum sub_policy	 sub_policy;
+	char		*nats_server;		/* NULL: no NATS output */
+	char		*nats_stream;		/* NULL: core NATS */
+	char		*nats_prefix;
+	char		*nats_host;		/* NULL: the hostname */
+	size_t		 nats_hiwat;
+	size_t		 nats_lowat;
+	size_t		 nats_hiwat_msgs;
+	size_t		 nats_lowat_msgs;
+	size_t		 nats_max_inflight;
+	size_t		 nats_ack_wait;		/* ms */
+	size_t		 nats_retries;
+	size_t		 nats_reconnect_max;	/* ms */
 };
 
 enum opt_type {

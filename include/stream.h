@@ -38,6 +38,8 @@ void		 stream_overrun(struct stream *, const char *, uint64_t);
 void		 stream_flush(struct stream *);
 void		 stream_publish(struct stream *, struct event *);
 void		 stream_netns(struct stream *, const char *, const char *);
+void		 stream_nats_lost(struct stream *, uint64_t, uint64_t,
+		     uint64_t, uint64_t, uint64_t);
 void		 stream_set_tap(struct stream *, stream_tap_fn, void *);
 int		 stream_encode(struct stream *, struct event *, struct buf *);
 const struct stream_stats *stream_stats(const struct stream *);

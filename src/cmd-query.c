@@ -37,6 +37,7 @@
 #include "fanout.h"
 #include "filter.h"
 #include "log.h"
+#include "natsout.h"
 #include "nl.h"
 #include "query.h"
 #include "req.h"
@@ -619,6 +620,44 @@ stats_mon(struct mon *m, uint64_t sums[5])
 	    "resync", resync));
 }
 
+/* A string, or null when it is empty. */
+static json_t *
+stats_str(const char *s)
+{
+	return (s[0] != '\0' ? json_string(s) : json_null());
+}
+
+/* The NATS output's counters; null without one. */
+static json_t *
+stats_nats(struct ctx *ctx)
+{
+	struct natsout_stats	st;
+
+	if (ctx->nats == NULL)
+		return (json_null());
+	natsout_stats(ctx->nats, &st);
+	return (json_pack("{s:o,s:o,s:s,s:b,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+	    "s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "server", stats_str(st.server),
+	    "stream", stats_str(st.stream),
+	    "subject", st.subject,
+	    "connected", st.connected,
+	    "last_error", stats_str(st.last_error),
+	    "lines", (json_int_t)st.lines,
+	    "published", (json_int_t)st.published,
+	    "acked", (json_int_t)st.acked,
+	    "dropped", (json_int_t)st.dropped,
+	    "failed", (json_int_t)st.failed,
+	    "retries", (json_int_t)st.retries,
+	    "pending", (json_int_t)st.pending,
+	    "pending_bytes", (json_int_t)st.pending_bytes,
+	    "in_flight", (json_int_t)st.in_flight,
+	    "lost_reports", (json_int_t)st.lost_reports,
+	    "connects", (json_int_t)st.connects,
+	    "reconnects", (json_int_t)st.reconnects,
+	    "disconnects", (json_int_t)st.disconnects));
+}
+
 /*
  * Build the daemon's own counters: totals, then each namespace and each
  * subscriber.
@@ -660,7 +699,7 @@ stats_daemon(struct ctx *ctx)
 	TAILQ_FOREACH(m, &ctx->mons, entry)
 		json_array_append_new(mons, stats_mon(m, sums));
 	return (json_pack("{s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-	    "s:I,s:o,s:o}",
+	    "s:I,s:o,s:o,s:o}",
 	    "uptime", (json_int_t)(ctx_now_sec() - ctx->started),
 	    "events", ev,
 	    "lines", (json_int_t)ss->lines,
@@ -675,7 +714,8 @@ stats_daemon(struct ctx *ctx)
 	    "clients_refused", (json_int_t)sv->refused,
 	    "subscribers", (json_int_t)fanout_count(ctx->fo),
 	    "subscriber_list", subs,
-	    "namespaces", mons));
+	    "namespaces", mons,
+	    "nats", stats_nats(ctx)));
 }
 
 /* stats: one kernel answer ended; ask the next or answer. */

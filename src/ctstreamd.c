@@ -28,6 +28,7 @@
 #include "fanout.h"
 #include "kfilter.h"
 #include "log.h"
+#include "natsout.h"
 #include "netns.h"
 #include "nl.h"
 #include "nswatch.h"
@@ -142,6 +143,65 @@ daemon_status(evutil_socket_t fd, short what, void *arg)
 	sd_status(daemon_status_line(arg, buf, sizeof buf));
 }
 
+/* The stream's tap: hand every line to the NATS output. */
+static void
+daemon_nats_tap(void *arg, const char *type, const char *kind,
+    const char *line, size_t len)
+{
+	struct daemon	*d = arg;
+
+	natsout_line(d->ctx.nats, type, kind,
+	    stream_stats(d->ctx.stream)->lines, line, len);
+}
+
+/*
+ * The NATS output could not publish some lines: tell the local
+ * subscribers with a "nats" line (unless all it lost were such lines, so
+ * that lines about lines cannot feed themselves).
+ */
+static void
+daemon_nats_report(void *arg, const struct natsout_report *r)
+{
+	struct daemon	*d = arg;
+
+	if (!r->notices_only)
+		stream_nats_lost(d->ctx.stream, r->count, r->first_seq,
+		    r->last_seq, r->dropped, r->failed);
+}
+
+/*
+ * Start the NATS output, if asked for: after the privileges are gone
+ * (its threads inherit what the process has then) and after the netlink
+ * helper was forked, which is best done with one thread.
+ */
+static void
+daemon_open_nats(struct daemon *d)
+{
+	struct options		*o = &d->opt;
+	struct natsout_opts	 no;
+	char			 err[NATSOUT_ERRLEN];
+
+	if (o->nats_server == NULL)
+		return;
+	memset(&no, 0, sizeof no);
+	no.servers = o->nats_server;
+	no.stream = o->nats_stream;
+	no.prefix = o->nats_prefix;
+	no.host = o->nats_host;
+	no.hiwat = o->nats_hiwat;
+	no.lowat = o->nats_lowat;
+	no.hiwat_msgs = o->nats_hiwat_msgs;
+	no.lowat_msgs = o->nats_lowat_msgs;
+	no.max_inflight = o->nats_max_inflight;
+	no.ack_wait = o->nats_ack_wait;
+	no.retries = o->nats_retries;
+	no.reconnect_max = o->nats_reconnect_max;
+	if (natsout_new(&d->ctx.nats, d->ctx.base, &no, daemon_nats_report, d,
+	    err, sizeof err) != 0)
+		fatalx("nats: %s", err);
+	stream_set_tap(d->ctx.stream, daemon_nats_tap, d);
+}
+
 /* Reload: log a problem with the new settings. */
 static void
 report_log(void *arg, const char *msg)
@@ -203,6 +263,9 @@ daemon_reload(struct daemon *d)
 		fanout_sub_set_opts(d->out, &d->ctx.subopts);
 	server_set_limits(d->ctx.srv, (unsigned int)n.max_clients,
 	    n.max_line);
+	if (d->ctx.nats != NULL)
+		natsout_set_limits(d->ctx.nats, n.nats_hiwat, n.nats_lowat,
+		    n.nats_hiwat_msgs, n.nats_lowat_msgs);
 	d->ctx.has_admin_gid = gr != NULL;
 	d->ctx.admin_gid = gr != NULL ? gr->gr_gid : 0;
 	ro.delay_ms = (long long)n.resync_delay;
@@ -540,6 +603,7 @@ main(int argc, char **argv)
 	daemon_open_sockets(&d);
 	daemon_open_stdout(&d);
 	daemon_drop_privileges(&d);
+	daemon_open_nats(&d);
 	if (sd_init(ctx->base) != 0)
 		fatalx("cannot set up the systemd watchdog");
 
@@ -559,7 +623,12 @@ main(int argc, char **argv)
 	sd_stopping();
 	privsep_stop();
 
+	/* NATS drains on its thread meanwhile; natsout_free() waits. */
+	stream_set_tap(ctx->stream, NULL, NULL);
+	natsout_stop(ctx->nats);
 	daemon_drain(&d);
+	natsout_free(ctx->nats);
+	ctx->nats = NULL;
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		event_free(d.sigs[i]);
 	event_free(d.status_ev);

@@ -15,6 +15,7 @@
 
 #include "conf.h"
 #include "event.h"
+#include "natsout.h"
 #include "netns.h"
 #include "opts.h"
 
@@ -98,6 +99,37 @@ static const struct optdef optdefs[] = {
 	{ "sub-policy", 0, OT_POLICY, O(sub_policy), "drop",
 	    "drop|disconnect", "what happens to a subscriber past its high "
 	    "watermark", 0, 0 },
+	{ "nats-server", 0, OT_STRING, O(nats_server), NULL, "URLS",
+	    "publish every line to NATS at these servers (nats://host:port, a "
+	    "comma list)", 0, 0 },
+	{ "nats-stream", 0, OT_STRING, O(nats_stream), NULL, "NAME",
+	    "JetStream stream that stores the lines: publish with "
+	    "acknowledgements (default: core NATS, none)", 0, 0 },
+	{ "nats-prefix", 0, OT_STRING, O(nats_prefix), "ctstreamd", "SUBJECT",
+	    "first tokens of the subjects, PREFIX.HOST.TYPE.EVENT", 0, 0 },
+	{ "nats-host", 0, OT_STRING, O(nats_host), NULL, "NAME",
+	    "subject token for this machine (default: the hostname, dots "
+	    "made _)", 0, 0 },
+	{ "nats-hiwat", 0, OT_BYTES, O(nats_hiwat), "16M", "BYTES",
+	    "bytes pending for NATS past which lines are dropped", 4096,
+	    1UL << 30 },
+	{ "nats-lowat", 0, OT_BYTES, O(nats_lowat), "4M", "BYTES",
+	    "bytes pending below which lines are taken again", 0, 1UL << 30 },
+	{ "nats-hiwat-msgs", 0, OT_UINT, O(nats_hiwat_msgs), "100000", "N",
+	    "lines pending for NATS past which lines are dropped", 1,
+	    10000000 },
+	{ "nats-lowat-msgs", 0, OT_UINT, O(nats_lowat_msgs), "25000", "N",
+	    "lines pending below which lines are taken again", 0, 10000000 },
+	{ "nats-max-inflight", 0, OT_UINT, O(nats_max_inflight), "1024", "N",
+	    "JetStream acknowledgements awaited at once", 1, 65536 },
+	{ "nats-ack-wait", 0, OT_UINT, O(nats_ack_wait), "5000", "MS",
+	    "how long to wait for a JetStream acknowledgement", 100, 600000 },
+	{ "nats-retries", 0, OT_UINT, O(nats_retries), "5", "N",
+	    "times a line whose acknowledgement timed out is published again",
+	    0, 1000 },
+	{ "nats-reconnect-max", 0, OT_UINT, O(nats_reconnect_max), "5000",
+	    "MS", "longest wait between two attempts to reconnect to NATS",
+	    100, 600000 },
 	{ "user", 0, OT_STRING, O(user), NULL, "USER",
 	    "user to run as once the sockets are open (capabilities are "
 	    "dropped in any case)", 0, 0 },
@@ -132,6 +164,28 @@ opts_find(const char *name)
 	for (d = optdefs; d->name != NULL; d++)
 		if (strcmp(d->name, name) == 0)
 			return (d);
+	return (NULL);
+}
+
+/* Tell whether this build lacks what a setting needs (libnats). */
+static bool
+opts_unsupported(const struct optdef *d)
+{
+	return (!natsout_supported() && strncmp(d->name, "nats-", 5) == 0);
+}
+
+/* The check of a setting's value beyond its type, if it has one. */
+static int
+(*opts_checker(const struct optdef *d))(const char *, char *, size_t)
+{
+	if (strcmp(d->name, "nats-server") == 0)
+		return (natsout_check_servers);
+	if (strcmp(d->name, "nats-stream") == 0)
+		return (natsout_check_stream);
+	if (strcmp(d->name, "nats-prefix") == 0)
+		return (natsout_check_prefix);
+	if (strcmp(d->name, "nats-host") == 0)
+		return (natsout_check_token);
 	return (NULL);
 }
 
@@ -267,7 +321,15 @@ opts_set(struct options *o, const struct optdef *d, const char *v,
 	unsigned long long	 n;
 	char			*end;
 	int			 error;
+	int			(*check)(const char *, char *, size_t);
 
+	if (opts_unsupported(d)) {
+		snprintf(err, errlen, "built without NATS support");
+		return (-ENOTSUP);
+	}
+	if ((check = opts_checker(d)) != NULL &&
+	    (error = check(v, err, errlen)) != 0)
+		return (error);
 	switch (d->type) {
 	case OT_FLAG:
 		*(bool *)p = true;
@@ -354,7 +416,7 @@ opts_defaults(struct options *o, char *err, size_t errlen)
 
 	memset(o, 0, sizeof *o);
 	for (d = optdefs; d->name != NULL; d++) {
-		if (d->def == NULL)
+		if (d->def == NULL || opts_unsupported(d))
 			continue;
 		if ((error = opts_set(o, d, d->def, err, errlen)) != 0)
 			return (error);
@@ -429,6 +491,9 @@ opts_usage(FILE *f)
 			    d->help, d->def);
 		else
 			snprintf(text, sizeof text, "%s", d->help);
+		if (opts_unsupported(d))
+			strncat(text, " [not in this build: no NATS support]",
+			    sizeof text - strlen(text) - 1);
 		if (strlen(left) + 3 > OPTS_HELPCOL)
 			fprintf(f, "  %s\n%*s", left, OPTS_HELPCOL, "");
 		else
@@ -659,6 +724,17 @@ opts_load(const struct opts_cli *cli, struct options *o, opts_report_fn fn,
 		    "sub-hiwat (%zu)", o->sub_lowat, o->sub_hiwat);
 		return (OPTS_BAD_USAGE);
 	}
+	if (o->nats_lowat > o->nats_hiwat) {
+		opts_report(fn, arg, "nats-lowat (%zu) must not exceed "
+		    "nats-hiwat (%zu)", o->nats_lowat, o->nats_hiwat);
+		return (OPTS_BAD_USAGE);
+	}
+	if (o->nats_lowat_msgs > o->nats_hiwat_msgs) {
+		opts_report(fn, arg, "nats-lowat-msgs (%zu) must not exceed "
+		    "nats-hiwat-msgs (%zu)", o->nats_lowat_msgs,
+		    o->nats_hiwat_msgs);
+		return (OPTS_BAD_USAGE);
+	}
 	/* Users and groups must exist (the default socket group may not). */
 	if (o->user != NULL && getpwnam(o->user) == NULL) {
 		opts_report(fn, arg, "user: no user '%s'", o->user);
@@ -687,7 +763,8 @@ opts_load(const struct opts_cli *cli, struct options *o, opts_report_fn fn,
 static const char *const opts_reload_names[] = {
 	"rcvbuf-max", "kernel-proto", "kernel-src", "kernel-dst",
 	"resync-delay", "resync-interval", "admin-group", "max-clients",
-	"max-line", "sub-hiwat", "sub-lowat", "sub-policy", "debug", NULL
+	"max-line", "sub-hiwat", "sub-lowat", "sub-policy", "debug",
+	"nats-hiwat", "nats-lowat", "nats-hiwat-msgs", "nats-lowat-msgs", NULL
 };
 
 /* Tell whether a reload applies a setting. */

@@ -205,6 +205,44 @@ stream_netns(struct stream *s, const char *netns, const char *what)
 	fanout_flush(s->fo);
 }
 
+/*
+ * The NATS output could not publish count lines numbered first to last
+ * (dropped at its high watermark, or failed): tell every subscriber,
+ * {"type":"nats","event":"lost","count":N,"first_seq":A,"last_seq":B,
+ * "dropped":D,"failed":F,...}.
+ */
+void
+stream_nats_lost(struct stream *s, uint64_t count, uint64_t first,
+    uint64_t last, uint64_t dropped, uint64_t failed)
+{
+	struct timespec	now;
+	struct jw	w;
+	char		t[ENCODE_TIMELEN];
+	size_t		n;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	buf_reset(&s->line);
+	jw_init_text(&w, &s->line);
+	jw_obj_open(&w, NULL);
+	jw_str(&w, "type", "nats");
+	jw_str(&w, "event", "lost");
+	jw_u64(&w, "count", count);
+	jw_u64(&w, "first_seq", first);
+	jw_u64(&w, "last_seq", last);
+	jw_u64(&w, "dropped", dropped);
+	jw_u64(&w, "failed", failed);
+	jw_u64(&w, "seq", ++s->seq);
+	s->st.lines = s->seq;
+	n = encode_time(t, now.tv_sec, now.tv_nsec / 1000, 6);
+	jw_strn(&w, "time", t, n);
+	jw_obj_close(&w);
+	buf_addc(&s->line, '\n');
+	if (buf_ok(&s->line))
+		fanout_publish(s->fo, NULL, s->line.data, s->line.len, s->seq);
+	stream_tap(s, "nats", "lost");
+	fanout_flush(s->fo);
+}
+
 /* End of a batch: start the writes. */
 void
 stream_flush(struct stream *s)
@@ -223,7 +261,8 @@ stream_stats(const struct stream *s)
  * Have fn see every line of the stream (events, overruns, namespace
  * notices) after the subscribers got it: for outputs that are not
  * subscribers, such as a message bus.  type and kind name the line
- * ("ct", "new"; "overrun", NULL; "netns", "gone").
+ * ("ct", "new"; "overrun", NULL; "netns", "gone"; "nats", "lost"); while
+ * fn runs, stream_stats()->lines is the line's seq.  NULL removes it.
  */
 void
 stream_set_tap(struct stream *s, stream_tap_fn fn, void *arg)
