@@ -127,9 +127,8 @@ diag_findings(const struct diag *d, const char *ns,
 	} else if (d->events == 2) {
 		diag_add(fn, arg, 0, "%s: net.netfilter." DIAG_EVENTS " is "
 		    "2: connections created while no listener existed "
-		    "(before ctstreamd started) may send no events, "
-		    "depending on the kernel not even DESTROY; the resync "
-		    "reports those", ns);
+		    "(before ctstreamd started) may send no events, not "
+		    "even DESTROY; the resync reports those", ns);
 		n++;
 	} else if (d->events < 0) {
 		diag_add(fn, arg, 1, "%s: cannot read net.netfilter."

@@ -15,9 +15,9 @@
  *
  * Entries older than the daemon may send no DESTROY at all when the
  * kernel's nf_conntrack_events is 2 (no listener existed when they were
- * created, so they may lack the event extension; 6.18 sends DESTROY and
- * UPDATE for them anyway, older kernels do not, and nft's "ct event set"
- * can silence any entry).
+ * created, so they may lack the event extension; current kernels keep
+ * that listener flag for the whole system, so it depends on every other
+ * process too; and nft's "ct event set" can silence any entry).
  * While such entries remain, a reconciliation also runs every interval,
  * so that they, too, are destroyed visibly.
  *
