@@ -68,5 +68,6 @@ bool		 fanout_sub_out_over(const struct sub *);
 const struct sub_stats *fanout_sub_stats(const struct sub *);
 int		 fanout_sub_fd(const struct sub *);
 int		 fanout_sub_drain(struct sub *);
+size_t		 fanout_sub_finish_line(struct sub *, int);
 
 #endif

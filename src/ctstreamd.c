@@ -42,6 +42,7 @@
 #include "stream.h"
 
 #define CTSTREAMD_DRAIN_MS	2000
+#define CTSTREAMD_LINE_MS	1000	/* then to finish a line begun */
 #define CTSTREAMD_STATUS_SECS	5
 
 struct daemon {
@@ -557,6 +558,7 @@ static void
 daemon_drain(struct daemon *d)
 {
 	long long	deadline = now_ms() + CTSTREAMD_DRAIN_MS;
+	size_t		left;
 
 	stream_flush(d->ctx.stream);
 	client_drain_all();
@@ -564,6 +566,10 @@ daemon_drain(struct daemon *d)
 		return;
 	while (fanout_sub_drain(d->out) > 0 && now_ms() < deadline)
 		usleep(10000);
+	/* Never end standard output in the middle of a line. */
+	if ((left = fanout_sub_finish_line(d->out, CTSTREAMD_LINE_MS)) > 0)
+		log_warnx("standard output: %zu bytes not written at exit "
+		    "(the reader was too slow)", left);
 }
 
 int

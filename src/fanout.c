@@ -26,11 +26,14 @@
 
 #include <sys/queue.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -42,6 +45,7 @@
 #include "filter.h"
 
 #define FANOUT_CHUNK	(256U * 1024)
+#define FANOUT_IOV	64		/* iovecs per writev(2) */
 
 struct chunk {
 	struct fanout	*fo;
@@ -60,6 +64,7 @@ struct sub {
 	bool			 dropping;
 	bool			 holding;	/* live events wait in held */
 	bool			 want_drain;
+	bool			 midline;	/* the last write ended mid-line */
 	int			 failed;	/* 0, -errno or SUB_FAIL_SLOW */
 	bool			 told;		/* the owner heard of it */
 	unsigned int		 types;		/* EV_TYPE_BIT mask */
@@ -368,6 +373,34 @@ fanout_publish(struct fanout *fo, const struct event *ev, const char *line,
 }
 
 /*
+ * evbuffer_write(), remembering whether the last byte written ended a line,
+ * so that a shutdown can finish a line begun rather than cut it.
+ */
+static int
+fanout_sub_writev(struct sub *s)
+{
+	struct evbuffer_iovec	 v[FANOUT_IOV];
+	struct iovec		 iov[FANOUT_IOV];
+	ssize_t			 n, left;
+	int			 i, k;
+
+	k = evbuffer_peek(s->out, -1, NULL, v, FANOUT_IOV);
+	if (k > FANOUT_IOV)
+		k = FANOUT_IOV;
+	for (i = 0; i < k; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	if ((n = writev(s->fd, iov, k)) <= 0)
+		return ((int)n);
+	for (i = 0, left = n; i < k && left > (ssize_t)iov[i].iov_len; i++)
+		left -= iov[i].iov_len;
+	s->midline = ((char *)iov[i].iov_base)[left - 1] != '\n';
+	evbuffer_drain(s->out, (size_t)n);
+	return ((int)n);
+}
+
+/*
  * Write what a subscriber has queued: once for a pollable descriptor
  * (the rest waits for EV_WRITE), everything for one that cannot be polled.
  */
@@ -377,7 +410,7 @@ fanout_sub_try_write(struct sub *s)
 	int	n;
 
 	while (evbuffer_get_length(s->out) > 0) {
-		n = evbuffer_write(s->out, s->fd);
+		n = fanout_sub_writev(s);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -445,11 +478,52 @@ fanout_sub_drain(struct sub *s)
 
 	fanout_sub_queue_pending(s);
 	while (s->failed == 0 && evbuffer_get_length(s->out) > 0) {
-		if ((n = evbuffer_write(s->out, s->fd)) <= 0)
+		if ((n = fanout_sub_writev(s)) <= 0)
 			break;
 		s->st.bytes += n;
 	}
 	return ((int)evbuffer_get_length(s->out));
+}
+
+/*
+ * At shutdown, when the reader took part of a line: wait up to ms for it
+ * to take the rest of that line, so that the output ends on a line
+ * boundary.  Returns the bytes left.
+ */
+size_t
+fanout_sub_finish_line(struct sub *s, int ms)
+{
+	struct evbuffer_ptr	 p;
+	struct pollfd		 pfd;
+	struct timespec		 t0, t;
+	size_t			 want;
+	int			 n;
+
+	if (!s->midline || s->failed != 0 ||
+	    evbuffer_get_length(s->out) == 0)
+		return (evbuffer_get_length(s->out));
+	p = evbuffer_search(s->out, "\n", 1, NULL);
+	want = p.pos < 0 ? evbuffer_get_length(s->out) : (size_t)p.pos + 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pfd.fd = s->fd;
+	pfd.events = POLLOUT;
+	while (want > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		n = ms - (int)((t.tv_sec - t0.tv_sec) * 1000 +
+		    (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (n <= 0 || poll(&pfd, 1, n) <= 0)
+			break;
+		if ((n = evbuffer_write_atmost(s->out, s->fd, want)) <= 0) {
+			if (n == -1 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			break;
+		}
+		s->st.bytes += n;
+		want -= (size_t)n;
+	}
+	if (want == 0)
+		s->midline = false;
+	return (evbuffer_get_length(s->out));
 }
 
 /* Tell whether writes to fd can wait for EV_WRITE (epoll refuses files). */

@@ -815,6 +815,52 @@ START_TEST(test_fanout_drain)
 END_TEST
 
 /*
+ * Shutdown: a reader that took part of a line is given the rest of that
+ * line (and no more) by fanout_sub_finish_line(), so the output ends on a
+ * line boundary; without room it gives up after its timeout.
+ */
+START_TEST(test_fanout_finish_line)
+{
+	struct sub_opts	 so = { 1 << 20, 1 << 18, SUB_DROP };
+	struct event	 ev = { 0 };
+	struct peer	*p;
+	char		 line[4096];
+	size_t		 len, left, before;
+	uint64_t	 seq;
+	int		 sndbuf = 4096;
+
+	p = peer_new(&so);
+	ck_assert_int_eq(setsockopt(p->fd[0], SOL_SOCKET, SO_SNDBUF, &sndbuf,
+	    sizeof sndbuf), 0);
+	for (seq = 1; seq <= 100; seq++) {
+		len = mkline(line, seq, 3001);
+		publish(&ev, line, len, seq, wants_all);
+	}
+	ck_assert_int_gt(fanout_sub_drain(p->sub), 0);
+	/* Nothing read: no room, so it gives up, leaving the line cut. */
+	before = fanout_sub_queued(p->sub);
+	left = fanout_sub_finish_line(p->sub, 50);
+	peer_read(p);
+	ck_assert_uint_gt(p->got.len, 0);
+	if (p->got.data[p->got.len - 1] == '\n') {
+		/* The socket happened to take whole lines: nothing to do. */
+		ck_assert_uint_eq(left, before);
+		return;
+	}
+	/* Now there is room: exactly the rest of the cut line follows. */
+	left = fanout_sub_finish_line(p->sub, 1000);
+	peer_read(p);
+	ck_assert_uint_gt(left, 0);
+	ck_assert_uint_eq(p->got.len % 3001, 0);
+	ck_assert_int_eq(p->got.data[p->got.len - 1], '\n');
+	ck_assert_mem_eq(p->got.data, p->want.data, p->got.len);
+	ck_assert_uint_eq(p->got.len + left, p->want.len);
+	/* Done: a second call writes nothing more. */
+	ck_assert_uint_eq(fanout_sub_finish_line(p->sub, 50), left);
+}
+END_TEST
+
+/*
  * Regression test, was a bug (src/fanout.c, fanout_sub_fail / fanout_sub_drain): a subscriber
  * that fails under policy disconnect in fanout_publish keeps its pending
  * range (pchunk, poff, plen), which holds no reference to the chunk.
@@ -884,6 +930,7 @@ make_fanout_suite(void)
 	tcase_add_test(tc, test_fanout_big_line);
 	tcase_add_test(tc, test_fanout_file);
 	tcase_add_test(tc, test_fanout_drain);
+	tcase_add_test(tc, test_fanout_finish_line);
 	tcase_add_test(tc, test_bug_fanout_failed_pending);
 	suite_add_tcase(s, tc);
 	return (s);
