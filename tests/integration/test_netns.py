@@ -220,8 +220,19 @@ def netlink_inodes_in(ns):
 
 
 def helper_of(d):
-    kids = [c for c in ctsd.children(d.pid)
-            if ctsd.proc_status(c)["Name"] == "ctstreamd-nl"]
+    """The daemon's helper.  It names itself ctstreamd-nl after the fork,
+    which may be after the daemon said "ready": wait for the name."""
+    def named():
+        out = []
+        for c in ctsd.children(d.pid):
+            try:
+                if ctsd.proc_status(c)["Name"] == "ctstreamd-nl":
+                    out.append(c)
+            except OSError:
+                pass
+        return out
+    kids = ctsd.poll(named, "the helper process (ctstreamd-nl)", timeout=5,
+                     interval=0.05)
     check_eq(len(kids), 1, "helper processes (ctstreamd-nl)")
     return kids[0]
 
