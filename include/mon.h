@@ -21,7 +21,8 @@ struct mon {
 	struct ctx		*ctx;
 	char			*name;		/* "host", a name or a path */
 	char			*path;		/* NULL: the daemon's own */
-	struct nlsrc		*src;
+	struct nlsrc		*src;		/* conntrack events, or all */
+	struct nlsrc		*xsrc;		/* expectations apart or NULL */
 	struct query		*query;
 	struct resync		*resync;	/* NULL with --no-track */
 	struct diag		 diag;
@@ -39,12 +40,22 @@ struct mon_make {
 	bool		set_events, acct, timestamp;
 };
 
-/* What it hands back: the sockets, and what the diagnosis found. */
+/*
+ * What it hands back: the sockets, and what the diagnosis found.  xev is
+ * the expectation socket of reliable mode (see nl_event_split()), or -1.
+ */
 struct mon_fds {
 	int		ev;
+	int		xev;
 	int		q[QUERY_SOCKETS_DEFAULT];
 	struct diag	diag;
 };
+
+/* The sockets in that order, as the privileged helper passes them. */
+#define MON_FD_EV	0
+#define MON_FD_XEV	1
+#define MON_FD_Q	2
+#define MON_NFDS	(MON_FD_Q + QUERY_SOCKETS_DEFAULT)
 
 void		 mon_make_opts(const struct options *, struct mon_make *);
 int		 mon_make(const char *, const struct mon_make *,

@@ -34,6 +34,7 @@ struct nlsrc_stats {
 	uint64_t	datagrams;
 	uint64_t	enobufs;	/* overruns reported by the kernel */
 	uint64_t	drops;		/* messages the kernel dropped */
+	uint64_t	retried;	/* reliable: deliveries it retries */
 	uint64_t	truncated;
 	uint64_t	foreign;	/* not from the kernel: ignored */
 	int		rcvbuf;		/* what the kernel granted */
@@ -44,10 +45,15 @@ struct nlsrc_stats {
 struct nlsrc_opts {
 	unsigned int	groups;		/* from nl_groups() */
 	int		rcvbuf;		/* bytes asked for at start */
-	int		rcvbuf_max;	/* doubled on ENOBUFS up to this */
+	int		rcvbuf_max;	/* doubled on overruns up to this */
 	bool		reliable;	/* NETLINK_BROADCAST_ERROR, NO_ENOBUFS */
 };
 
+/* Event sockets per namespace: two in reliable mode with both types. */
+#define NL_EVSOCKS	2
+
+int		 nl_event_split(const struct nlsrc_opts *,
+		     struct nlsrc_opts [NL_EVSOCKS]);
 int		 nl_event_socket(const struct nlsrc_opts *, int *);
 int		 nlsrc_open(struct nlsrc **, struct event_base *, int,
 		     const char *, const struct nlsrc_opts *,
@@ -57,6 +63,7 @@ const char	*nlsrc_name(const struct nlsrc *);
 int		 nlsrc_fd(const struct nlsrc *);
 const struct nlsrc_stats *nlsrc_stats(const struct nlsrc *);
 bool		 nlsrc_congested(const struct nlsrc *);
+bool		 nlsrc_reliable(const struct nlsrc *);
 void		 nlsrc_set_rcvbuf_max(struct nlsrc *, int);
 void		 nlsrc_set_psfd(struct nlsrc *, int);
 int		 nlsrc_psfd(const struct nlsrc *);

@@ -578,16 +578,45 @@ stats_client(struct client *c, void *arg)
 	    "lost_reports", (json_int_t)st->lost_reports));
 }
 
-/* The counters of one monitored namespace. */
-static json_t *
-stats_mon(struct mon *m, uint64_t sums[5])
+/*
+ * Add the counters of one event socket to those of its namespace.  The
+ * drop counter of a reliable socket counts retried deliveries, not loss
+ * (see nl.c): it is in retried, not in *sdrops.
+ */
+static void
+stats_nlsrc(const struct nlsrc *s, struct nlsrc_stats *sum, uint64_t *sdrops)
 {
-	const struct nlsrc_stats	*ns = nlsrc_stats(m->src);
+	const struct nlsrc_stats	*st = nlsrc_stats(s);
+	uint64_t			 kdrops;
+
+	sum->msgs += st->msgs;
+	sum->bytes += st->bytes;
+	sum->enobufs += st->enobufs;
+	sum->drops += st->drops;
+	sum->retried += st->retried;
+	sum->rcvbuf_grown += st->rcvbuf_grown;
+	if (st->rcvbuf > sum->rcvbuf)
+		sum->rcvbuf = st->rcvbuf;
+	if (!nlsrc_reliable(s) && nlsrc_kernel_drops(s, &kdrops) == 0)
+		*sdrops += kdrops;
+}
+
+/*
+ * The counters of one monitored namespace: with two event sockets
+ * (reliable mode), their sums, and the larger receive buffer.
+ */
+static json_t *
+stats_mon(struct mon *m, uint64_t sums[6])
+{
 	const struct query_stats	*qs = query_stats(m->query);
+	struct nlsrc_stats		 nsum, *ns = &nsum;
 	json_t				*resync = json_null();
 	uint64_t			 kdrops = 0;
 
-	nlsrc_kernel_drops(m->src, &kdrops);
+	memset(&nsum, 0, sizeof nsum);
+	stats_nlsrc(m->src, &nsum, &kdrops);
+	if (m->xsrc != NULL)
+		stats_nlsrc(m->xsrc, &nsum, &kdrops);
 	if (m->resync != NULL) {
 		const struct resync_stats	*rs = resync_stats(m->resync);
 
@@ -606,13 +635,17 @@ stats_mon(struct mon *m, uint64_t sums[5])
 	sums[2] += ns->enobufs;
 	sums[3] += ns->drops;
 	sums[4] += qs->dumps;
-	return (json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}",
+	sums[5] += ns->retried;
+	return (json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I,s:I,"
+	    "s:o}",
 	    "netns", m->name,
 	    "netlink_messages", (json_int_t)ns->msgs,
 	    "netlink_bytes", (json_int_t)ns->bytes,
 	    "overruns", (json_int_t)ns->enobufs,
 	    "kernel_drops", (json_int_t)ns->drops,
 	    "socket_drops", (json_int_t)kdrops,
+	    "retried_deliveries", (json_int_t)ns->retried,
+	    "event_sockets", m->xsrc != NULL ? 2 : 1,
 	    "rcvbuf", (json_int_t)ns->rcvbuf,
 	    "rcvbuf_grown", (json_int_t)ns->rcvbuf_grown,
 	    "dumps", (json_int_t)qs->dumps,
@@ -669,7 +702,7 @@ stats_daemon(struct ctx *ctx)
 	const struct server_stats	*sv = server_stats(ctx->srv);
 	json_t				*ev, *subs, *mons;
 	struct mon			*m;
-	uint64_t			 sums[5] = { 0, 0, 0, 0, 0 };
+	uint64_t			 sums[6] = { 0, 0, 0, 0, 0, 0 };
 	int				 t, k;
 
 	ev = json_object();
@@ -699,7 +732,7 @@ stats_daemon(struct ctx *ctx)
 	TAILQ_FOREACH(m, &ctx->mons, entry)
 		json_array_append_new(mons, stats_mon(m, sums));
 	return (json_pack("{s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-	    "s:I,s:o,s:o,s:o}",
+	    "s:I,s:I,s:o,s:o,s:o}",
 	    "uptime", (json_int_t)(ctx_now_sec() - ctx->started),
 	    "events", ev,
 	    "lines", (json_int_t)ss->lines,
@@ -708,6 +741,7 @@ stats_daemon(struct ctx *ctx)
 	    "netlink_bytes", (json_int_t)sums[1],
 	    "overruns", (json_int_t)sums[2],
 	    "kernel_drops", (json_int_t)sums[3],
+	    "retried_deliveries", (json_int_t)sums[5],
 	    "dumps", (json_int_t)sums[4],
 	    "clients", (json_int_t)sv->clients,
 	    "clients_accepted", (json_int_t)sv->accepted,

@@ -369,7 +369,8 @@ ctl_print_stats_ns(FILE *fp, json_t *ns)
 {
 	static const char *const nknown[] = { "netns", "netlink_messages",
 	    "netlink_bytes", "overruns", "kernel_drops", "socket_drops",
-	    "rcvbuf", "rcvbuf_grown", "dumps", "requests", "resync", NULL };
+	    "retried_deliveries", "event_sockets", "rcvbuf", "rcvbuf_grown",
+	    "dumps", "requests", "resync", NULL };
 	char	a[32], b[32], c[32];
 
 	fprintf(fp, "  namespace %s\n", ctl_print_get(ns, "netns", a,
@@ -381,9 +382,17 @@ ctl_print_stats_ns(FILE *fp, json_t *ns)
 	    "%s)\n", "overruns", ctl_print_get(ns, "overruns", a, sizeof a),
 	    ctl_print_get(ns, "kernel_drops", b, sizeof b),
 	    ctl_print_get(ns, "socket_drops", c, sizeof c));
-	fprintf(fp, "    %-15s %s bytes (grown %s times)\n",
-	    "receive buffer", ctl_print_get(ns, "rcvbuf", a, sizeof a),
+	fprintf(fp, "    %-15s %s (deliveries the kernel retries, "
+	    "--reliable)\n", "retried", ctl_print_get(ns,
+	    "retried_deliveries", a, sizeof a));
+	fprintf(fp, "    %-15s %s bytes (grown %s times", "receive buffer",
+	    ctl_print_get(ns, "rcvbuf", a, sizeof a),
 	    ctl_print_get(ns, "rcvbuf_grown", b, sizeof b));
+	/* Two sockets in reliable mode: the larger buffer is shown. */
+	if (json_integer_value(json_object_get(ns, "event_sockets")) > 1)
+		fprintf(fp, "; the larger of %s event sockets",
+		    ctl_print_get(ns, "event_sockets", a, sizeof a));
+	fprintf(fp, ")\n");
 	fprintf(fp, "    %-15s %s kernel requests, %s of them dumps\n",
 	    "requests", ctl_print_get(ns, "requests", a, sizeof a),
 	    ctl_print_get(ns, "dumps", b, sizeof b));
@@ -401,7 +410,8 @@ ctl_print_stats(FILE *fp, json_t *r)
 {
 	static const char *const dknown[] = { "uptime", "events", "lines",
 	    "undecodable", "netlink_messages", "netlink_bytes", "overruns",
-	    "kernel_drops", "clients", "clients_accepted", "clients_refused",
+	    "kernel_drops", "retried_deliveries", "clients",
+	    "clients_accepted", "clients_refused",
 	    "dumps", "subscribers", "subscriber_list", "namespaces", NULL };
 	static const char *const kknown[] = { "netns", "entries",
 	    "max_entries", "cpus", "cpu_sum", "error", NULL };
@@ -429,6 +439,9 @@ ctl_print_stats(FILE *fp, json_t *r)
 	fprintf(fp, "  %-17s %s (%s events dropped)\n", "overruns",
 	    ctl_print_get(d, "overruns", a, sizeof a),
 	    ctl_print_get(d, "kernel_drops", b, sizeof b));
+	fprintf(fp, "  %-17s %s (deliveries the kernel retries, "
+	    "--reliable)\n", "retried", ctl_print_get(d,
+	    "retried_deliveries", a, sizeof a));
 	fprintf(fp, "  %-17s %s connected, %s accepted, %s refused\n",
 	    "clients", ctl_print_get(d, "clients", a, sizeof a),
 	    ctl_print_get(d, "clients_accepted", b, sizeof b),

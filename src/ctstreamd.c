@@ -274,6 +274,8 @@ daemon_reload(struct daemon *d)
 	error = 0;
 	TAILQ_FOREACH(m, &d->ctx.mons, entry) {
 		nlsrc_set_rcvbuf_max(m->src, (int)n.rcvbuf_max);
+		if (m->xsrc != NULL)
+			nlsrc_set_rcvbuf_max(m->xsrc, (int)n.rcvbuf_max);
 		if (m->resync != NULL)
 			resync_set_opts(m->resync, &ro);
 		/* A failure leaves the old program on that socket. */
@@ -380,6 +382,11 @@ daemon_open_mons(struct daemon *d)
 	bool		 named = false;
 
 	TAILQ_INIT(&d->ctx.mons);
+	/* The kernel retries conntrack events only (see nl.c). */
+	if (d->opt.reliable && (d->opt.types & EV_TYPE_BIT(EV_TYPE_CT)) == 0)
+		log_notice("--reliable has nothing to protect with --types "
+		    "expect (the kernel never retries expectation events): "
+		    "the event socket is an ordinary one");
 	if (d->opt.netns_all)
 		nswatch_list(daemon_found_netns, d);
 	if (d->opt.netns != NULL || !d->opt.netns_all) {
@@ -535,6 +542,8 @@ daemon_drop_privileges(struct daemon *d)
 
 	TAILQ_FOREACH(m, &d->ctx.mons, entry) {
 		privsep_allow(nlsrc_fd(m->src));
+		if (m->xsrc != NULL)
+			privsep_allow(nlsrc_fd(m->xsrc));
 		query_allow_privsep(m->query);
 	}
 	if ((error = privsep_start(d->opt.user, d->opt.netns_all)) != 0) {

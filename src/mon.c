@@ -1,13 +1,19 @@
 /*
  * mon.c - a monitored network namespace.
  *
- * For each namespace the daemon holds an event socket (nl.c), a pool of
- * request sockets (query.c), the live-entry index and its resync
- * (resync.c) and the startup diagnosis.  All are opened while the daemon
- * still has its privileges; the namespace is entered only for that.
+ * For each namespace the daemon holds an event socket (nl.c), two in
+ * reliable mode when it receives both conntrack and expectation events
+ * (see nl_event_split()), a pool of request sockets (query.c), the
+ * live-entry index and its resync (resync.c) and the startup diagnosis.
+ * All are opened while the daemon still has its privileges; the namespace
+ * is entered only for that.
  * When more than one namespace is monitored, every line carries
  * "netns":NAME; with one, it carries none, so the single-namespace schema
  * does not change.
+ *
+ * Two event sockets are read in separate wakeups, so a conntrack event
+ * and an expectation event may be written in another order than the
+ * kernel sent them; the events of each socket keep their order.
  */
 #include "config.h"
 
@@ -70,9 +76,11 @@ mon_nl_overrun(void *arg, struct nlsrc *src, uint64_t lost)
 	struct mon	*m = arg;
 
 	log_warnx("%s: event socket overrun: the kernel dropped %llu "
-	    "messages", m->name, (unsigned long long)lost);
+	    "messages", nlsrc_name(src), (unsigned long long)lost);
 	stream_overrun(m->ctx->stream, mon_line_name(m), lost);
-	resync_overrun(m->resync);
+	/* A resync mends conntrack entries; lost expectations it cannot. */
+	if (src != m->xsrc)
+		resync_overrun(m->resync);
 }
 
 /* Event source callback: end of a batch. */
@@ -119,7 +127,7 @@ mon_make_opts(const struct options *o, struct mon_make *mk)
 
 /*
  * The privileged part of opening a namespace (path NULL: ours): its event
- * socket and request sockets (joining the event groups also loads
+ * sockets and request sockets (joining the event groups also loads
  * ctnetlink where it is a module), the sysctls asked for, and the
  * diagnosis.  Runs at startup and, for namespaces that appear later, in
  * the privileged helper.  Returns 0 or -errno with a message in err.
@@ -128,11 +136,12 @@ int
 mon_make(const char *path, const struct mon_make *mk, struct mon_fds *out,
     char *err, size_t errlen)
 {
-	struct nlsrc_opts	 nopts;
-	int			 nsfd = -1, self = -1, error, i;
+	struct nlsrc_opts	 nopts, split[NL_EVSOCKS];
+	int			 nsfd = -1, self = -1, error, i, n;
 
 	memset(out, 0, sizeof *out);
 	out->ev = -1;
+	out->xev = -1;
 	for (i = 0; i < QUERY_SOCKETS_DEFAULT; i++)
 		out->q[i] = -1;
 	if (path != NULL) {
@@ -153,7 +162,10 @@ mon_make(const char *path, const struct mon_make *mk, struct mon_fds *out,
 	nopts.groups = mk->groups;
 	nopts.rcvbuf = mk->rcvbuf;
 	nopts.reliable = mk->reliable;
-	error = nl_event_socket(&nopts, &out->ev);
+	n = nl_event_split(&nopts, split);
+	error = nl_event_socket(&split[0], &out->ev);
+	if (error == 0 && n > 1)
+		error = nl_event_socket(&split[1], &out->xev);
 	for (i = 0; i < QUERY_SOCKETS_DEFAULT && error == 0; i++)
 		error = query_socket(&out->q[i]);
 	if (error != 0)
@@ -175,6 +187,8 @@ mon_make(const char *path, const struct mon_make *mk, struct mon_fds *out,
 	if (error != 0) {
 		if (out->ev != -1)
 			close(out->ev);
+		if (out->xev != -1)
+			close(out->xev);
 		for (i = 0; i < QUERY_SOCKETS_DEFAULT; i++)
 			if (out->q[i] != -1)
 				close(out->q[i]);
@@ -191,11 +205,12 @@ mon_attach(struct ctx *ctx, const char *name, const char *path,
     struct mon_fds *fds, const int *psfds, const struct options *o,
     struct mon **mp)
 {
-	struct nlsrc_opts	 nopts;
+	struct nlsrc_opts	 nopts, split[NL_EVSOCKS];
 	struct resync_opts	 ro;
 	struct mon		*m;
-	char			 types[64], kinds[64];
-	int			 error;
+	char			 types[64], kinds[64], xname[PATH_MAX + 32];
+	const char		*mode;
+	int			 error, n;
 
 	if ((m = calloc(1, sizeof *m)) == NULL ||
 	    (m->name = strdup(name)) == NULL ||
@@ -207,15 +222,23 @@ mon_attach(struct ctx *ctx, const char *name, const char *path,
 	nopts.rcvbuf = (int)o->rcvbuf;
 	nopts.rcvbuf_max = (int)o->rcvbuf_max;
 	nopts.reliable = o->reliable;
-	if ((error = nlsrc_open(&m->src, ctx->base, fds->ev, m->name, &nopts,
-	    &mon_nl_ops, m)) != 0 ||
+	/* mon_make() split the same options: the sockets are as planned. */
+	if (((n = nl_event_split(&nopts, split)) > 1) != (fds->xev != -1))
+		fatalx("%s: event sockets not as planned", m->name);
+	snprintf(xname, sizeof xname, "%s (expectations)", m->name);
+	if ((error = nlsrc_open(&m->src, ctx->base, fds->ev, m->name,
+	    &split[0], &mon_nl_ops, m)) != 0 ||
+	    (n > 1 && (error = nlsrc_open(&m->xsrc, ctx->base, fds->xev,
+	    xname, &split[1], &mon_nl_ops, m)) != 0) ||
 	    (error = query_open(&m->query, ctx->base, fds->q, m->name,
 	    QUERY_SOCKETS_DEFAULT)) != 0)
 		fatalx("%s: out of memory", m->name);
 	if (psfds != NULL) {
 		/* Made by the helper: it knows them by its own numbers. */
-		nlsrc_set_psfd(m->src, psfds[0]);
-		query_set_psfds(m->query, psfds + 1);
+		nlsrc_set_psfd(m->src, psfds[MON_FD_EV]);
+		if (m->xsrc != NULL)
+			nlsrc_set_psfd(m->xsrc, psfds[MON_FD_XEV]);
+		query_set_psfds(m->query, psfds + MON_FD_Q);
 	}
 	if (ctx->kf != NULL &&
 	    (error = kfilter_attach(ctx->kf, nlsrc_fd(m->src))) != 0) {
@@ -232,11 +255,15 @@ mon_attach(struct ctx *ctx, const char *name, const char *path,
 		if ((m->resync = resync_new(ctx, m, &ro)) == NULL)
 			fatalx("out of memory");
 	}
+	if (m->xsrc != NULL)
+		mode = ", reliable (expectations on a socket of their own)";
+	else
+		mode = nlsrc_reliable(m->src) ? ", reliable" : "";
 	log_info("monitoring %s: types %s, events %s, receive buffer %d "
 	    "bytes%s%s", m->name,
 	    mon_format_list(types, sizeof types, o->types, event_type_name),
 	    mon_format_list(kinds, sizeof kinds, o->kinds, event_kind_name),
-	    nlsrc_stats(m->src)->rcvbuf, o->reliable ? ", reliable" : "",
+	    nlsrc_stats(m->src)->rcvbuf, mode,
 	    ctx->kf != NULL ? ", kernel filter" : "");
 	*mp = m;
 	return (0);
@@ -279,6 +306,7 @@ mon_free(struct mon *m)
 		return;
 	resync_free(m->resync);
 	nlsrc_free(m->src);
+	nlsrc_free(m->xsrc);
 	if (m->query != NULL)
 		query_free(m->query);
 	free(m->path);
@@ -319,10 +347,15 @@ mon_gone(struct mon *m)
 	stream_netns(ctx->stream, m->name, "gone");
 	resync_free(m->resync);
 	m->resync = NULL;
-	/* The helper's copy too, or the namespace would live on. */
+	/* The helper's copies too, or the namespace would live on. */
 	privsep_close(nlsrc_psfd(m->src));
 	nlsrc_free(m->src);
 	m->src = NULL;
+	if (m->xsrc != NULL) {
+		privsep_close(nlsrc_psfd(m->xsrc));
+		nlsrc_free(m->xsrc);
+		m->xsrc = NULL;
+	}
 	/* Callbacks may still look at the list: m leaves it only after. */
 	query_shutdown(m->query, -ENODEV);
 	m->query = NULL;
@@ -343,7 +376,7 @@ mon_appear(struct ctx *ctx, const char *name, const struct options *o)
 	struct mon_fds	 fds;
 	struct mon	*m;
 	char		 path[PATH_MAX], err[256];
-	int		 psfds[1 + QUERY_SOCKETS_DEFAULT], error;
+	int		 psfds[MON_NFDS], error;
 
 	if (netns_resolve(name, path, sizeof path) != 0)
 		return (-EINVAL);

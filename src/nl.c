@@ -18,6 +18,39 @@
  * drops: every dropped message is reported, in the stream, eventually.
  * ENOBUFS is reported before the older messages still queued, so an
  * overrun line comes shortly before, not exactly at, the place of loss.
+ *
+ * Reliable mode (--reliable) sets NETLINK_BROADCAST_ERROR and
+ * NETLINK_NO_ENOBUFS.  What Linux then does (net/netlink/af_netlink.c,
+ * net/netfilter/nf_conntrack_ecache.c, nf_conntrack_core.c and
+ * nf_conntrack_netlink.c, read for 6.x):
+ *
+ *   - A message that does not fit the receive buffer is still counted
+ *     in the drop counter: netlink_overrun() counts it whatever the
+ *     flags.  NO_ENOBUFS only stops the ENOBUFS error (and the congested
+ *     state that would drop everything until it is read); BROADCAST_ERROR
+ *     makes the broadcast fail, and ctnetlink hands that failure back to
+ *     conntrack.
+ *   - A conntrack DESTROY that failed so: nf_ct_delete() moves the entry
+ *     to the namespace's dying list, and a kernel worker sends the
+ *     DESTROY again (within a second, then every 10 ms while it fails)
+ *     until a delivery succeeds.  A NEW or UPDATE that failed:
+ *     its event bits are kept in the entry's event cache ("missed") and
+ *     sent with the entry's next event, which may be its DESTROY; the
+ *     change arrives late, merged into that message, not on its own.
+ *   - Expectation events get none of that: ctnetlink ignores the result
+ *     of their broadcast and nf_ct_expect_event_report() returns
+ *     nothing.  A dropped expectation event is lost, and the drop counter
+ *     is the only trace of it.
+ *
+ * So a socket in reliable mode carries the conntrack groups only
+ * (nl_event_split() gives the expectation groups an ordinary socket of
+ * their own), and a rise of its drop counter is deliveries the kernel
+ * retries, not loss: it is counted as such, logged at most every
+ * NL_RETRY_LOG_SECS, and neither reported as an overrun nor answered with
+ * a resync.  (The kernel's one gap: when it cannot allocate the copy of a
+ * message for a listener it serves before ours, ours is counted as
+ * dropping it but the retry is asked for only if that listener is
+ * reliable too.  That takes an atomic allocation failing.)
  */
 #include "config.h"
 
@@ -43,6 +76,14 @@
 #define NL_SLOTS	32		/* datagrams per recvmmsg */
 #define NL_SLOTLEN	8192		/* an event is far smaller */
 #define NL_BUDGET	256		/* datagrams per wakeup */
+#define NL_RETRY_LOG_SECS 10		/* least time between retry logs */
+
+#define NL_CT_GROUPS	(1U << NFNLGRP_CONNTRACK_NEW | \
+			 1U << NFNLGRP_CONNTRACK_UPDATE | \
+			 1U << NFNLGRP_CONNTRACK_DESTROY)
+#define NL_EXP_GROUPS	(1U << NFNLGRP_CONNTRACK_EXP_NEW | \
+			 1U << NFNLGRP_CONNTRACK_EXP_UPDATE | \
+			 1U << NFNLGRP_CONNTRACK_EXP_DESTROY)
 
 #ifndef SO_MEMINFO
 #define SO_MEMINFO	55
@@ -57,6 +98,9 @@ struct nlsrc {
 	struct nlsrc_stats	 st;
 	uint64_t		 drops_seen;	/* kernel count last reported */
 	bool			 congested;	/* recheck drops after reads */
+	bool			 retrying;	/* reliable: in a run of drops */
+	uint64_t		 retry_unlogged;
+	struct event		*retry_log;	/* holds back the next log */
 	struct nlsrc_opts	 opts;
 	int			 psfd;		/* the helper's number for fd */
 	int			 rcvbuf;	/* what we asked for last */
@@ -93,6 +137,35 @@ nl_groups(unsigned int types, unsigned int kinds)
 	return (g);
 }
 
+/*
+ * Plan the event sockets of a namespace from one set of options.  Without
+ * reliable mode, one socket takes every group.  In reliable mode the
+ * conntrack groups go to a reliable socket and the expectation groups,
+ * which the kernel never retries, to an ordinary one: on a socket that
+ * carried both, a drop could be either, retried or lost, and the kernel
+ * does not say which.  With no conntrack group reliable mode protects
+ * nothing, and the one socket is an ordinary one.  Returns how many
+ * sockets: out[0] (the conntrack groups, or all), then out[1].
+ */
+int
+nl_event_split(const struct nlsrc_opts *o, struct nlsrc_opts out[NL_EVSOCKS])
+{
+	out[0] = *o;
+	if (!o->reliable)
+		return (1);
+	if ((o->groups & NL_CT_GROUPS) == 0) {
+		out[0].reliable = false;
+		return (1);
+	}
+	if ((o->groups & NL_EXP_GROUPS) == 0)
+		return (1);
+	out[0].groups = o->groups & ~NL_EXP_GROUPS;
+	out[1] = *o;
+	out[1].groups = o->groups & NL_EXP_GROUPS;
+	out[1].reliable = false;
+	return (2);
+}
+
 /* Read the kernel's count of messages dropped on this socket. */
 int
 nlsrc_kernel_drops(const struct nlsrc *s, uint64_t *drops)
@@ -109,17 +182,27 @@ nlsrc_kernel_drops(const struct nlsrc *s, uint64_t *drops)
 	return (0);
 }
 
-/* Return how many messages the kernel dropped since the last report. */
+/* Return how far the kernel's drop counter went since the last look. */
 static uint64_t
-nlsrc_new_drops(struct nlsrc *s)
+nlsrc_drops_since(struct nlsrc *s)
 {
-	uint64_t	drops, lost;
+	uint64_t	drops, n;
 
 	if (nlsrc_kernel_drops(s, &drops) != 0)
 		return (0);
 	/* The kernel counter is 32 bits wide: unwrap it. */
-	lost = (uint32_t)(drops - (uint32_t)s->drops_seen);
-	s->drops_seen += lost;
+	n = (uint32_t)(drops - (uint32_t)s->drops_seen);
+	s->drops_seen += n;
+	return (n);
+}
+
+/* Return how many messages the kernel dropped since the last report. */
+static uint64_t
+nlsrc_new_drops(struct nlsrc *s)
+{
+	uint64_t	lost;
+
+	lost = nlsrc_drops_since(s);
 	s->st.drops += lost;
 	return (lost);
 }
@@ -155,9 +238,10 @@ nlsrc_grow(struct nlsrc *s)
 	if (s->rcvbuf >= s->opts.rcvbuf_max) {
 		if (!s->warned_max)
 			log_warnx("%s: receive buffer at its maximum (%d "
-			    "bytes, --rcvbuf-max): overruns will go on losing "
-			    "events (this is logged once)", s->name,
-			    s->opts.rcvbuf_max);
+			    "bytes, --rcvbuf-max): %s (this is logged once)",
+			    s->name, s->opts.rcvbuf_max, s->opts.reliable ?
+			    "the kernel will go on retrying deliveries" :
+			    "overruns will go on losing events");
 		s->warned_max = true;
 		return;
 	}
@@ -180,6 +264,52 @@ nlsrc_overrun(struct nlsrc *s)
 	s->congested = true;
 	s->ops->overrun(s->arg, s, nlsrc_new_drops(s));
 	nlsrc_grow(s);
+}
+
+/* Log the retried deliveries not logged yet, at most every so often. */
+static void
+nlsrc_retry_log(struct nlsrc *s)
+{
+	struct timeval	tv = { NL_RETRY_LOG_SECS, 0 };
+
+	if (s->retry_unlogged == 0 || evtimer_pending(s->retry_log, NULL))
+		return;
+	log_info("%s: %llu event deliveries failed on a full receive buffer "
+	    "and are retried by the kernel (--reliable), %llu so far",
+	    s->name, (unsigned long long)s->retry_unlogged,
+	    (unsigned long long)s->st.retried);
+	s->retry_unlogged = 0;
+	evtimer_add(s->retry_log, &tv);
+}
+
+/* Timer: the quiet time after a retry log is over. */
+static void
+nlsrc_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	nlsrc_retry_log(arg);
+}
+
+/*
+ * Reliable mode, after the reads of a wakeup: what the drop counter
+ * gained is deliveries the kernel retries (see the top of this file).
+ * The first of a run grows the buffer, as an overrun does, so that the
+ * kernel has to retry less; the run ends when the queue was emptied with
+ * no new drop.
+ */
+static void
+nlsrc_retried(struct nlsrc *s, bool empty)
+{
+	uint64_t	n;
+
+	if ((n = nlsrc_drops_since(s)) > 0) {
+		s->st.retried += n;
+		s->retry_unlogged += n;
+		if (!s->retrying)
+			nlsrc_grow(s);
+		s->retrying = true;
+	} else if (empty)
+		s->retrying = false;
+	nlsrc_retry_log(s);
 }
 
 /* Hand every message of one datagram to the callback. */
@@ -256,11 +386,10 @@ nlsrc_read(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 	}
-	if (s->congested || s->opts.reliable) {
-		/*
-		 * Drops after the ENOBUFS we read raise no new one, and in
-		 * reliable mode none is raised at all.
-		 */
+	if (s->opts.reliable)
+		nlsrc_retried(s, empty);
+	else if (s->congested) {
+		/* Drops after the ENOBUFS we read raise no new one. */
 		if ((lost = nlsrc_new_drops(s)) > 0)
 			s->ops->overrun(s->arg, s, lost);
 		else if (empty)
@@ -323,11 +452,10 @@ fail:
  * Returns 0 or -errno.
  *
  * In reliable mode (NETLINK_BROADCAST_ERROR with NETLINK_NO_ENOBUFS) the
- * kernel learns when a DESTROY event could not be delivered and keeps the
- * entry to deliver it again later, instead of dropping it; the price is
- * that a reader who cannot keep up holds dying entries in the table.
- * Messages of other kinds can still be dropped: the drop counter is read
- * after every wakeup in this mode, since no ENOBUFS ever says so.
+ * kernel learns when a conntrack event could not be delivered and sends
+ * it again later, instead of dropping it; the price is that a reader who
+ * cannot keep up holds dying entries in the table.  No ENOBUFS ever comes
+ * in this mode: the drop counter is read after every wakeup instead.
  */
 int
 nlsrc_open(struct nlsrc **sp, struct event_base *base, int fd,
@@ -366,7 +494,9 @@ nlsrc_open(struct nlsrc **sp, struct event_base *base, int fd,
 	getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &s->st.rcvbuf, &len);
 	nlsrc_kernel_drops(s, &s->drops_seen);
 	s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST, nlsrc_read, s);
-	if (s->ev == NULL || event_add(s->ev, NULL) == -1) {
+	s->retry_log = evtimer_new(base, nlsrc_retry_timer, s);
+	if (s->ev == NULL || s->retry_log == NULL ||
+	    event_add(s->ev, NULL) == -1) {
 		nlsrc_free(s);
 		return (-ENOMEM);
 	}
@@ -382,6 +512,8 @@ nlsrc_free(struct nlsrc *s)
 		return;
 	if (s->ev != NULL)
 		event_free(s->ev);
+	if (s->retry_log != NULL)
+		event_free(s->retry_log);
 	if (s->fd != -1)
 		close(s->fd);
 	free(s->bufs);
@@ -411,11 +543,22 @@ nlsrc_set_rcvbuf_max(struct nlsrc *s, int max)
 	s->warned_max = false;
 }
 
-/* Tell whether the source is still catching up after an overrun. */
+/*
+ * Tell whether the source is still catching up after an overrun, or, in
+ * reliable mode, while the kernel retries deliveries: a dump now would
+ * not show the entries whose DESTROY is still to come.
+ */
 bool
 nlsrc_congested(const struct nlsrc *s)
 {
-	return (s->congested);
+	return (s->congested || s->retrying);
+}
+
+/* Tell whether the source is in reliable mode (see the top). */
+bool
+nlsrc_reliable(const struct nlsrc *s)
+{
+	return (s->opts.reliable);
 }
 
 /* Return the counters of a source. */

@@ -49,7 +49,7 @@ static const struct optdef optdefs[] = {
 	    "largest receive buffer doubling on overruns may reach", 4096,
 	    1UL << 30 },
 	{ "reliable", 0, OT_FLAG, O(reliable), NULL, NULL,
-	    "ask the kernel to redeliver DESTROY events it could not deliver "
+	    "ask the kernel to retry conntrack events it could not deliver "
 	    "(see ctstreamd(8) for the cost)", 0, 0 },
 	{ "kernel-proto", 0, OT_STRING, O(kernel_proto), NULL, "[!]LIST",
 	    "receive only conntrack events of these protocols", 0, 0 },

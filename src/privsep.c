@@ -69,14 +69,17 @@ struct ps_open {
 	char		path[PATH_MAX];
 };
 
+/*
+ * psfds are the helper's numbers in the order of MON_FD_*, -1 for a
+ * socket not made (the expectation socket outside reliable mode); the
+ * descriptors passed are the others, in the same order.
+ */
 struct ps_opened {
 	int32_t		result;
 	struct diag	diag;
-	int32_t		psfds[1 + QUERY_SOCKETS_DEFAULT];
+	int32_t		psfds[MON_NFDS];
 	char		err[256];
 };
-
-#define PS_NFDS	(1 + QUERY_SOCKETS_DEFAULT)
 
 struct ps_req {
 	uint32_t	op;
@@ -127,6 +130,18 @@ ps_forget(int fd)
 	return (-EBADF);
 }
 
+/* Put a namespace's sockets in the order of MON_FD_*. */
+static void
+ps_order(const struct mon_fds *fds, int all[MON_NFDS])
+{
+	int	i;
+
+	all[MON_FD_EV] = fds->ev;
+	all[MON_FD_XEV] = fds->xev;
+	for (i = 0; i < QUERY_SOCKETS_DEFAULT; i++)
+		all[MON_FD_Q + i] = fds->q[i];
+}
+
 /* Helper: make a namespace's sockets and send them to the daemon. */
 static void
 ps_open(int chan, const struct ps_open *o)
@@ -137,10 +152,10 @@ ps_open(int chan, const struct ps_open *o)
 	struct iovec		 iov;
 	struct cmsghdr		*cm;
 	union {
-		char		buf[CMSG_SPACE(sizeof(int) * PS_NFDS)];
+		char		buf[CMSG_SPACE(sizeof(int) * MON_NFDS)];
 		struct cmsghdr	align;
 	}			 cbuf;
-	int			 i, all[PS_NFDS];
+	int			 i, n, all[MON_NFDS], pass[MON_NFDS];
 
 	memset(&a, 0, sizeof a);
 	memset(&mh, 0, sizeof mh);
@@ -150,7 +165,7 @@ ps_open(int chan, const struct ps_open *o)
 	mh.msg_iovlen = 1;
 	if (!ps_can_open)
 		a.result = -EPERM;
-	else if (ps_nfds + PS_NFDS > PS_MAXFDS)
+	else if (ps_nfds + MON_NFDS > PS_MAXFDS)
 		a.result = -EMFILE;
 	else if (memchr(o->path, '\0', sizeof o->path) == NULL)
 		a.result = -EINVAL;
@@ -159,21 +174,22 @@ ps_open(int chan, const struct ps_open *o)
 		    sizeof a.err);
 	if (a.result == 0) {
 		a.diag = fds.diag;
-		all[0] = fds.ev;
-		for (i = 0; i < QUERY_SOCKETS_DEFAULT; i++)
-			all[1 + i] = fds.q[i];
-		for (i = 0; i < PS_NFDS; i++) {
+		ps_order(&fds, all);
+		for (i = n = 0; i < MON_NFDS; i++) {
 			a.psfds[i] = all[i];
+			if (all[i] == -1)
+				continue;
 			ps_fds[ps_nfds++] = all[i];
+			pass[n++] = all[i];
 		}
 		memset(&cbuf, 0, sizeof cbuf);
 		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sizeof cbuf.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
 		cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * PS_NFDS);
-		memcpy(CMSG_DATA(cm), all, sizeof all);
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+		memcpy(CMSG_DATA(cm), pass, sizeof(int) * n);
 	}
 	if (sendmsg(chan, &mh, 0) == -1)
 		_exit(1);
@@ -440,10 +456,10 @@ privsep_open(const char *path, const struct mon_make *mk,
 	struct iovec		 iov[2];
 	struct cmsghdr		*cm;
 	union {
-		char		buf[CMSG_SPACE(sizeof(int) * PS_NFDS)];
+		char		buf[CMSG_SPACE(sizeof(int) * MON_NFDS)];
 		struct cmsghdr	align;
 	}			 cbuf;
-	int			 all[PS_NFDS], i;
+	int			 all[MON_NFDS], got[MON_NFDS], i, k, want;
 	ssize_t			 n;
 
 	if (ps_chan == -1 || strlen(path) >= sizeof o.path) {
@@ -484,15 +500,22 @@ privsep_open(const char *path, const struct mon_make *mk,
 		    strerror(-a.result));
 		return (a.result);
 	}
+	for (i = want = 0; i < MON_NFDS; i++)
+		if (a.psfds[i] != -1)
+			want++;
 	cm = CMSG_FIRSTHDR(&mh);
-	if (cm == NULL || cm->cmsg_type != SCM_RIGHTS ||
-	    cm->cmsg_len != CMSG_LEN(sizeof all))
+	if (a.psfds[MON_FD_EV] == -1 || cm == NULL ||
+	    cm->cmsg_type != SCM_RIGHTS ||
+	    cm->cmsg_len != CMSG_LEN(sizeof(int) * want))
 		fatalx("netlink helper sent no sockets");
-	memcpy(all, CMSG_DATA(cm), sizeof all);
-	fds->ev = all[0];
+	memcpy(got, CMSG_DATA(cm), sizeof(int) * want);
+	for (i = k = 0; i < MON_NFDS; i++)
+		all[i] = a.psfds[i] == -1 ? -1 : got[k++];
+	fds->ev = all[MON_FD_EV];
+	fds->xev = all[MON_FD_XEV];
 	for (i = 0; i < QUERY_SOCKETS_DEFAULT; i++)
-		fds->q[i] = all[1 + i];
-	for (i = 0; i < PS_NFDS; i++)
+		fds->q[i] = all[MON_FD_Q + i];
+	for (i = 0; i < MON_NFDS; i++)
 		psfds[i] = a.psfds[i];
 	fds->diag = a.diag;
 	return (0);

@@ -67,6 +67,21 @@ table inet ctsd_track {
 }
 """
 
+# Conntrack on, and the FTP helper on connections to port 21 (the kernel
+# no longer assigns helpers by port by itself).
+FTP_RULES = """
+table inet ctsd_ftp {
+	ct helper ftp-std {
+		type "ftp" protocol tcp;
+	}
+	chain out {
+		type filter hook output priority filter; policy accept;
+		ct state new counter
+		tcp dport 21 ct helper set "ftp-std"
+	}
+}
+"""
+
 
 class TestFailure(Exception):
     """An assertion about the daemon or the kernel did not hold."""
@@ -488,9 +503,9 @@ class Daemon:
 
     For the tests of loss, operations and namespaces (all optional, the
     defaults keep the strict checks above):
-    allow_loss: overrun and lost lines are expected (and LOSS_STDERR
-    lines on stderr); seq_gaps: seq must only go up (other clients'
-    snapshots, gets and dumps take numbers too); validate: "all", or
+    allow_loss: overrun and lost lines are expected (and LOSS_STDERR and
+    RETRY_STDERR lines on stderr); seq_gaps: seq must only go up (other
+    clients' snapshots, gets and dumps take numbers too); validate: "all", or
     "sample" (see check_schema_sampled) for runs of 100,000 lines;
     netns_all: --netns-all instead of --netns (then ns may be None);
     env: the daemon's environment; prefix: argv put before the daemon's
@@ -520,10 +535,11 @@ class Daemon:
         self._shapes = {}
         lab = r"[^ :]+" if netns_all else re.escape(self.label)
         if allow_loss:
-            allow_stderr = list(allow_stderr) + LOSS_STDERR
+            allow_stderr = list(allow_stderr) + LOSS_STDERR + RETRY_STDERR
         self.allow = [re.compile(p) for p in [
             r"^ctstreamd: monitoring %s: types [a-z,]+, events [a-z,]+, "
-            r"receive buffer \d+ bytes(, reliable)?(, kernel filter)?$" % lab,
+            r"receive buffer \d+ bytes(, reliable( \(expectations on a "
+            r"socket of their own\))?)?(, kernel filter)?$" % lab,
             r"^ctstreamd: signal 15 received, exiting$",
             r"^ctstreamd: running as (root without capabilities|uid \d+, "
             r"gid \d+, without capabilities)",
@@ -744,14 +760,28 @@ class Daemon:
 
 
 # What the daemon says on stderr when it loses events (Daemon(allow_loss)).
+# An event socket in logs: the namespace's label, and for the expectation
+# socket of --reliable "LABEL (expectations)".
+_SOCK = r"[^ :]+( \(expectations\))?"
+
 LOSS_STDERR = [
-    r"^ctstreamd: [^ :]+: event socket overrun: the kernel dropped \d+ "
-    r"messages$",
+    r"^ctstreamd: %s: event socket overrun: the kernel dropped \d+ "
+    r"messages$" % _SOCK,
+    r"^ctstreamd: %s: receive buffer grown to \d+ bytes$" % _SOCK,
+    r"^ctstreamd: %s: receive buffer at its maximum \(\d+ bytes, "
+    r"--rcvbuf-max\): overruns will go on losing events \(this is logged "
+    r"once\)$" % _SOCK,
+    r"^ctstreamd: [^ :]+: resync done: \d+ entries added, \d+ vanished$",
+]
+
+# What --reliable logs when the kernel retries deliveries (no loss).
+RETRY_STDERR = [
+    r"^ctstreamd: [^ :]+: \d+ event deliveries failed on a full receive "
+    r"buffer and are retried by the kernel \(--reliable\), \d+ so far$",
     r"^ctstreamd: [^ :]+: receive buffer grown to \d+ bytes$",
     r"^ctstreamd: [^ :]+: receive buffer at its maximum \(\d+ bytes, "
-    r"--rcvbuf-max\): overruns will go on losing events \(this is logged "
-    r"once\)$",
-    r"^ctstreamd: [^ :]+: resync done: \d+ entries added, \d+ vanished$",
+    r"--rcvbuf-max\): the kernel will go on retrying deliveries \(this is "
+    r"logged once\)$",
 ]
 
 

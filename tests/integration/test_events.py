@@ -480,20 +480,6 @@ def sigterm_as_soon_as_ready():
                      % (i + 1))
 
 
-FTP_RULES = """
-table inet ctsd_ftp {
-	ct helper ftp-std {
-		type "ftp" protocol tcp;
-	}
-	chain out {
-		type filter hook output priority filter; policy accept;
-		ct state new counter
-		tcp dport 21 ct helper set "ftp-std"
-	}
-}
-"""
-
-
 def expect_truth_tuples(truth):
     """(kind, expected dport, master sport) of conntrack -E expect lines."""
     out = []
@@ -510,7 +496,7 @@ def ftp_expectation():
     master = the control connection's orig tuple, expected tuple to the
     announced port; the control connection's lines say "helper":"ftp"
     and the data connection is EXPECTED with that master."""
-    with ctsd.Netns(nft=FTP_RULES, sysctls=SYSCTLS) as ns, \
+    with ctsd.Netns(nft=ctsd.FTP_RULES, sysctls=SYSCTLS) as ns, \
             ctsd.ConntrackEvents(ns) as truth, \
             ctsd.ConntrackEvents(ns, expect=True) as etruth, \
             ctsd.Daemon(ns) as d:
@@ -608,7 +594,7 @@ def marker(ns, d, port=5999):
 @case
 def types_ct_only():
     """--types ct: FTP expectations happen, no expect line appears."""
-    with ctsd.Netns(nft=FTP_RULES, sysctls=SYSCTLS) as ns, \
+    with ctsd.Netns(nft=ctsd.FTP_RULES, sysctls=SYSCTLS) as ns, \
             ctsd.ConntrackEvents(ns, expect=True) as etruth, \
             ctsd.Daemon(ns, ["--types", "ct"]) as d:
         check(any("types ct, events new,update,destroy" in l
@@ -628,7 +614,7 @@ def types_ct_only():
 def types_expect_only():
     """--types expect: only expectation lines, though connections came and
     went."""
-    with ctsd.Netns(nft=FTP_RULES, sysctls=SYSCTLS) as ns, \
+    with ctsd.Netns(nft=ctsd.FTP_RULES, sysctls=SYSCTLS) as ns, \
             ctsd.Daemon(ns, ["--types", "expect"]) as d:
         ns.call(ctsd.ftp_active)
         r2 = ns.call(ctsd.ftp_active)

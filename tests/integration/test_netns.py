@@ -223,8 +223,19 @@ def netlink_inodes_in(ns):
 
 
 def helper_of(d):
-    kids = [c for c in ctsd.children(d.pid)
-            if ctsd.proc_status(c)["Name"] == "ctstreamd-nl"]
+    """The daemon's helper.  It names itself ctstreamd-nl after the fork,
+    which may be after the daemon said "ready": wait for the name."""
+    def named():
+        out = []
+        for c in ctsd.children(d.pid):
+            try:
+                if ctsd.proc_status(c)["Name"] == "ctstreamd-nl":
+                    out.append(c)
+            except OSError:
+                pass
+        return out
+    kids = ctsd.poll(named, "the helper process (ctstreamd-nl)", timeout=5,
+                     interval=0.05)
     check_eq(len(kids), 1, "helper processes (ctstreamd-nl)")
     return kids[0]
 
@@ -331,6 +342,36 @@ def netns_all_follows_namespaces():
                 check_eq([e["event"] for e in src.events if e.get("netns")
                           == ns.name and e["type"] == "netns"], kinds,
                          "netns lines of " + ns.name)
+
+
+@case
+def netns_all_reliable_two_sockets():
+    """--netns-all --reliable: a namespace made while the daemon runs gets
+    its sockets from the helper, two event sockets among them (conntrack
+    groups, reliable; expectation groups, ordinary), held by the daemon
+    and the helper alike; an FTP exchange there gives its expect lines
+    (read from the second socket); deleting the namespace closes both in
+    the daemon and in the helper."""
+    with ctsd.Daemon(None, ["--reliable", "--sub-hiwat", "1G"],
+                     netns_all=True, seq_gaps=True,
+                     allow_stderr=NETNS_ALL_STDERR, allow_loss=True,
+                     validate="sample") as d:
+        src = Polled(d)
+        helper = helper_of(d)
+        with ctsd.Netns(nft=ctsd.FTP_RULES) as late:
+            wait_line(src, "the netns new line of " + late.name,
+                      type="netns", event="new", netns=late.name)
+            mine = ctsd.socket_inodes(d.pid)
+            rows = [r for r in ctsd.netlink_rows(late) if r["Eth"] == 12
+                    and r["Groups"] != 0 and r["Inode"] in mine]
+            check_eq(sorted(r["Groups"] for r in rows), [0x07, 0x38],
+                     "groups of the daemon's event sockets in " + late.name)
+            check({r["Inode"] for r in rows} <= ctsd.socket_inodes(helper),
+                  "the helper does not hold both event sockets")
+            late.call(ctsd.ftp_active)
+            wait_line(src, "an expect line of " + late.name, type="expect",
+                      event="new", netns=late.name)
+            delete_and_check_gone(late, d, helper, src)
 
 
 @case

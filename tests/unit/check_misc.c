@@ -1,5 +1,6 @@
 /*
- * check_misc.c - tests for buf.c, names.c, event.c and netns.c.
+ * check_misc.c - tests for buf.c, names.c, event.c, netns.c and the
+ * socket plan of nl.c.
  */
 #include "config.h"
 
@@ -13,11 +14,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <linux/netfilter/nfnetlink.h>
+
 #include "buf.h"
 #include "compat.h"
 #include "event.h"
 #include "names.h"
 #include "netns.h"
+#include "nl.h"
 #include "unit.h"
 
 #ifndef IPPROTO_SCTP
@@ -436,6 +440,90 @@ make_netns_suite(void)
 
 	tcase_add_test(tc, test_netns_resolve);
 	tcase_add_test(tc, test_netns_open);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+#define CT_NEW		(1U << NFNLGRP_CONNTRACK_NEW)
+#define CT_DESTROY	(1U << NFNLGRP_CONNTRACK_DESTROY)
+#define CT_ALL		(CT_NEW | 1U << NFNLGRP_CONNTRACK_UPDATE | CT_DESTROY)
+#define EXP_DESTROY	(1U << NFNLGRP_CONNTRACK_EXP_DESTROY)
+#define EXP_ALL		(1U << NFNLGRP_CONNTRACK_EXP_NEW | \
+			 1U << NFNLGRP_CONNTRACK_EXP_UPDATE | EXP_DESTROY)
+
+/* --types and --events to multicast groups. */
+START_TEST(test_nl_groups)
+{
+	unsigned int	ct = EV_TYPE_BIT(EV_TYPE_CT);
+	unsigned int	exp = EV_TYPE_BIT(EV_TYPE_EXPECT);
+
+	ck_assert_uint_eq(nl_groups(EV_TYPES_ALL, EV_LIVE_KINDS),
+	    CT_ALL | EXP_ALL);
+	ck_assert_uint_eq(nl_groups(ct, EV_LIVE_KINDS), CT_ALL);
+	ck_assert_uint_eq(nl_groups(exp, EV_LIVE_KINDS), EXP_ALL);
+	ck_assert_uint_eq(nl_groups(EV_TYPES_ALL, EV_KIND_BIT(EV_DESTROY)),
+	    CT_DESTROY | EXP_DESTROY);
+	ck_assert_uint_eq(nl_groups(ct, EV_KIND_BIT(EV_NEW) |
+	    EV_KIND_BIT(EV_SNAPSHOT)), CT_NEW);
+}
+END_TEST
+
+/*
+ * The event sockets: one, unless reliable mode would carry expectation
+ * groups, which the kernel never retries; those get an ordinary socket.
+ */
+START_TEST(test_nl_event_split)
+{
+	struct nlsrc_opts	o, out[NL_EVSOCKS];
+
+	memset(&o, 0, sizeof o);
+	o.rcvbuf = 4096;
+	o.rcvbuf_max = 8192;
+
+	/* Not reliable: one socket, as asked. */
+	o.groups = CT_ALL | EXP_ALL;
+	ck_assert_int_eq(nl_event_split(&o, out), 1);
+	ck_assert_uint_eq(out[0].groups, CT_ALL | EXP_ALL);
+	ck_assert(!out[0].reliable);
+
+	/* Reliable with both: conntrack reliable, expectations apart. */
+	o.reliable = true;
+	ck_assert_int_eq(nl_event_split(&o, out), 2);
+	ck_assert_uint_eq(out[0].groups, CT_ALL);
+	ck_assert(out[0].reliable);
+	ck_assert_uint_eq(out[1].groups, EXP_ALL);
+	ck_assert(!out[1].reliable);
+	ck_assert_int_eq(out[1].rcvbuf, 4096);
+	ck_assert_int_eq(out[1].rcvbuf_max, 8192);
+
+	o.groups = CT_DESTROY | EXP_DESTROY;
+	ck_assert_int_eq(nl_event_split(&o, out), 2);
+	ck_assert_uint_eq(out[0].groups, CT_DESTROY);
+	ck_assert_uint_eq(out[1].groups, EXP_DESTROY);
+
+	/* Reliable, conntrack only: one reliable socket. */
+	o.groups = CT_ALL;
+	ck_assert_int_eq(nl_event_split(&o, out), 1);
+	ck_assert_uint_eq(out[0].groups, CT_ALL);
+	ck_assert(out[0].reliable);
+
+	/* Reliable, expectations only: nothing to protect, one plain one. */
+	o.groups = EXP_ALL;
+	ck_assert_int_eq(nl_event_split(&o, out), 1);
+	ck_assert_uint_eq(out[0].groups, EXP_ALL);
+	ck_assert(!out[0].reliable);
+}
+END_TEST
+
+/* The suite for nl.c's pure parts. */
+Suite *
+make_nl_suite(void)
+{
+	Suite	*s = suite_create("nl");
+	TCase	*tc = tcase_create("nl");
+
+	tcase_add_test(tc, test_nl_groups);
+	tcase_add_test(tc, test_nl_event_split);
 	suite_add_tcase(s, tc);
 	return (s);
 }

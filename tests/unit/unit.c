@@ -161,6 +161,7 @@ main(void)
 	srunner_add_suite(sr, make_names_suite());
 	srunner_add_suite(sr, make_event_suite());
 	srunner_add_suite(sr, make_netns_suite());
+	srunner_add_suite(sr, make_nl_suite());
 	srunner_add_suite(sr, make_filter_suite());
 	srunner_add_suite(sr, make_req_suite());
 	srunner_add_suite(sr, make_conf_suite());

@@ -18,6 +18,7 @@ Suite	*make_buf_suite(void);
 Suite	*make_names_suite(void);
 Suite	*make_event_suite(void);
 Suite	*make_netns_suite(void);
+Suite	*make_nl_suite(void);
 Suite	*make_filter_suite(void);
 Suite	*make_req_suite(void);
 Suite	*make_conf_suite(void);
