@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "ctx.h"
 #include "decode.h"
@@ -282,8 +281,7 @@ daemon_reload(struct daemon *d)
 		if (kf != NULL)
 			error = kfilter_attach(kf, nlsrc_fd(m->src));
 		else if (d->ctx.kf != NULL)
-			error = nfct_filter_detach(nlsrc_fd(m->src)) == -1 ?
-			    -errno : 0;
+			error = kfilter_detach(nlsrc_fd(m->src));
 		if (error != 0)
 			break;
 	}
