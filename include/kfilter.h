@@ -16,6 +16,8 @@ int		 kfilter_parse(struct kfilter **, const char *, const char *,
 		     const char *, char *, size_t);
 void		 kfilter_free(struct kfilter *);
 int		 kfilter_attach(const struct kfilter *, int);
+int		 kfilter_detach(int);
+int		 kfilter_length(const struct kfilter *);
 bool		 kfilter_match(const struct kfilter *,
 		     const struct filter_view *);
 const char	*kfilter_describe(const struct kfilter *);

@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "ctx.h"
 #include "decode.h"
@@ -217,6 +216,18 @@ daemon_reload_client(struct client *c, void *arg)
 	fanout_sub_set_opts(client_sub(c), arg);
 }
 
+/* Put kf on a monitor's event socket in place of old (NULL: none). */
+static int
+daemon_set_kfilter(struct mon *m, const struct kfilter *kf,
+    const struct kfilter *old)
+{
+	if (kf != NULL)
+		return (kfilter_attach(kf, nlsrc_fd(m->src)));
+	if (old != NULL)
+		return (kfilter_detach(nlsrc_fd(m->src)));
+	return (0);
+}
+
 /*
  * SIGHUP: build the settings again (file and command line) and apply
  * what can change without a restart; an invalid file changes nothing.
@@ -228,7 +239,7 @@ daemon_reload(struct daemon *d)
 	struct kfilter		*kf = NULL;
 	const struct optdef	*def;
 	struct resync_opts	 ro;
-	struct mon		*m;
+	struct mon		*m, *failed;
 	struct group		*gr = NULL;
 	char			 err[KFILTER_ERRLEN] = "";
 	int			 error;
@@ -272,6 +283,7 @@ daemon_reload(struct daemon *d)
 	ro.delay_ms = (long long)n.resync_delay;
 	ro.interval_s = (long)n.resync_interval;
 	error = 0;
+	failed = NULL;
 	TAILQ_FOREACH(m, &d->ctx.mons, entry) {
 		nlsrc_set_rcvbuf_max(m->src, (int)n.rcvbuf_max);
 		if (m->xsrc != NULL)
@@ -279,18 +291,32 @@ daemon_reload(struct daemon *d)
 		if (m->resync != NULL)
 			resync_set_opts(m->resync, &ro);
 		/* A failure leaves the old program on that socket. */
-		if (kf != NULL)
-			error = kfilter_attach(kf, nlsrc_fd(m->src));
-		else if (d->ctx.kf != NULL)
-			error = nfct_filter_detach(nlsrc_fd(m->src)) == -1 ?
-			    -errno : 0;
-		if (error != 0)
-			break;
+		if (failed == NULL &&
+		    (error = daemon_set_kfilter(m, kf, d->ctx.kf)) != 0)
+			failed = m;
 	}
-	if (error != 0) {
+	if (failed != NULL) {
+		/*
+		 * The sockets before it go back to the old program, so that
+		 * every socket and kfilter_match() keep agreeing.
+		 */
+		TAILQ_FOREACH(m, &d->ctx.mons, entry) {
+			if (m == failed)
+				break;
+			if (daemon_set_kfilter(m, d->ctx.kf, kf) != 0)
+				log_warnx("reload: %s: cannot restore the "
+				    "kernel filter", m->name);
+		}
 		errno = -error;
-		log_warn("reload: cannot change the kernel filter, keeping "
-		    "the old one");
+		if (kf != NULL)
+			log_warn("reload: %s: cannot attach the kernel filter "
+			    "(%d BPF instructions%s), keeping the old one",
+			    failed->name, kfilter_length(kf), error ==
+			    -ENOMEM ? ", more than net.core.optmem_max "
+			    "allows" : "");
+		else
+			log_warn("reload: %s: cannot remove the kernel "
+			    "filter, keeping it", failed->name);
 		kfilter_free(kf);
 	} else {
 		kfilter_free(d->ctx.kf);

@@ -4,16 +4,62 @@
  * --kernel-proto, --kernel-src and --kernel-dst each take a comma-separated
  * list (protocols; addresses or CIDRs, IPv4 and IPv6 mixed); a leading "!"
  * inverts the whole list.  Lists are any-of; the options must all hold.
- * They become a BPF program on the event socket (libnetfilter_conntrack's
- * nfct_filter), so the kernel drops unwanted conntrack events before they
- * are queued: the daemon never reads them.  As the kernel program does:
- * addresses are those of the original direction, an address list of one
- * family does not restrict entries of the other, and expectation events
- * always pass.
+ * They become a classic BPF program on the event socket, so the kernel
+ * drops unwanted conntrack events before they are queued: the daemon never
+ * reads them.  The selection: addresses are those of the original
+ * direction; an address list restricts only entries of the families it
+ * has prefixes of; an entry without the attribute an option looks at
+ * passes that option; expectation events (and any message of another
+ * subsystem) always pass.
  *
  * kfilter_match() applies the same selection in userspace to what does
  * not come through the event socket (snapshots, resync dumps, the startup
  * index), so they all agree with the stream.
+ *
+ * The program is our own, not libnetfilter_conntrack's nfct_filter: the
+ * library's generator (1.0.9) finds the IPv4 address with a flat attribute
+ * search that, in an IPv6 message, runs out of CTA_TUPLE_IP and takes
+ * CTA_TUPLE_PROTO (also type 2) for CTA_IP_V4_DST, so an IPv4 destination
+ * list dropped every IPv6 event; it gives up on an IPv6 list at the first
+ * prefix whose leading words differ; and its 8-bit jump offsets wrap in
+ * long lists.  Here every attribute is found inside its own nest with the
+ * kernel's SKF_AD_NLATTR_NEST, the family comes from the nfgenmsg, and
+ * every jump that may be long is an unconditional one (32-bit offset).
+ *
+ * The program for --kernel-proto udp --kernel-dst 10.77.0.0/30:
+ *
+ *	ldb [5]			subsystem: the high byte of nlmsg_type
+ *	jeq #1, +1		conntrack?
+ *	ret #-1			no (expectations): keep
+ *	ld #20			past nlmsghdr and nfgenmsg
+ *	ldx #1			CTA_TUPLE_ORIG ...
+ *	ld nlattr		... among the top-level attributes
+ *	jeq #0, +0, +1
+ *	ja PROTO_DONE		not there: this option does not apply
+ *	ldx #2			CTA_TUPLE_PROTO inside it
+ *	ld nlattr_nest
+ *	...			(CTA_PROTO_NUM likewise)
+ *	tax
+ *	ldb [x + 4]		the protocol number
+ *	jeq #17, +0, +1
+ *	ja PROTO_DONE		in the list
+ *	ret #0			not in the list: drop
+ *  PROTO_DONE:
+ *	ldb [16]		nfgen_family
+ *	jeq #2, +0, +1
+ *	ja DST_V4
+ *	ja DST_DONE		no IPv4 prefix for another family
+ *  DST_V4:
+ *	...			CTA_TUPLE_ORIG, CTA_TUPLE_IP, CTA_IP_V4_DST
+ *	tax
+ *	ld [x + 4]		the address
+ *	tax			kept in X for the next prefix
+ *	and #0xfffffffc
+ *	jeq #0x0a4d0000, +0, +1
+ *	ja DST_DONE
+ *	ret #0
+ *  DST_DONE:
+ *	ret #-1
  */
 #include "config.h"
 
@@ -23,20 +69,36 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include <linux/filter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netlink.h>
 
 #include "cidr.h"
 #include "filter.h"
 #include "kfilter.h"
 #include "names.h"
 
-#define KF_MAX4		127	/* libnetfilter_conntrack's limits */
+/*
+ * Prefixes per address option.  The program stays far below the kernel's
+ * BPF_MAXINSNS with all three options full (about 2,000 instructions);
+ * the numbers are those of libnetfilter_conntrack, which ctstreamd used
+ * before, so that every configuration that was valid still is.
+ */
+#define KF_MAX4		127
 #define KF_MAX6		20
 #define KF_WORDS	(KF_MAX4 + KF_MAX6)
+
+#define KF_LABELS	16		/* jump targets in one program */
+#define KF_ACCEPT	0xffffffffU	/* keep the whole message */
+#define KF_REJECT	0U		/* drop it */
+#define KF_ATTRS	(NLMSG_HDRLEN + sizeof(struct nfgenmsg))
 
 /* One address option: CIDRs of both families, maybe negated. */
 struct kf_addrs {
@@ -45,11 +107,20 @@ struct kf_addrs {
 	int		n, n4, n6;
 };
 
+/* A program being written; jumps name labels until it is finished. */
+struct kf_prog {
+	struct sock_filter	ins[BPF_MAXINSNS];
+	int			len;
+	int			label[KF_LABELS];
+	int			nlabels;
+	bool			overflow;
+};
+
 struct kfilter {
-	struct nfct_filter	*nf;
 	bool			 has_proto, neg_proto;
 	uint64_t		 protos[4];
 	struct kf_addrs		 src, dst;
+	struct kf_prog		 prog;
 	char			 desc[512];
 };
 
@@ -72,24 +143,20 @@ kf_split(char *copy, char **words, int max, bool *neg)
 	return (n);
 }
 
-/* Add one address option's CIDRs to the kernel filter. */
+/* Parse one address option into its CIDRs. */
 static int
-kf_addrs(struct kfilter *k, struct kf_addrs *a, const char *name,
-    const char *spec, bool dst, char *err, size_t errlen)
+kf_addrs(struct kf_addrs *a, const char *name, const char *spec, char *err,
+    size_t errlen)
 {
-	struct nfct_filter_ipv4	 f4;
-	struct nfct_filter_ipv6	 f6;
 	char			*copy, *words[KF_WORDS + 1];
 	const struct cidr	*c;
-	uint32_t		 w;
-	int			 i, j, n, bits;
+	int			 i, n;
 
 	if ((copy = strdup(spec)) == NULL)
 		return (-ENOMEM);
 	n = kf_split(copy, words, KF_WORDS, &a->neg);
-	if (n <= 0) {
-		snprintf(err, errlen, "--%s: %s", name, n == 0 ? "empty list" :
-		    "too many addresses");
+	if (n == 0) {
+		snprintf(err, errlen, "--%s: empty list", name);
 		free(copy);
 		return (-EINVAL);
 	}
@@ -102,44 +169,22 @@ kf_addrs(struct kfilter *k, struct kf_addrs *a, const char *name,
 			return (-EINVAL);
 		}
 		if ((c->family == AF_INET ? ++a->n4 > KF_MAX4 :
-		    ++a->n6 > KF_MAX6)) {
-			snprintf(err, errlen, "--%s: the kernel filter takes "
-			    "at most %d IPv4 and %d IPv6 prefixes", name,
-			    KF_MAX4, KF_MAX6);
-			free(copy);
-			return (-E2BIG);
-		}
+		    ++a->n6 > KF_MAX6))
+			break;
 		a->n++;
-		if (c->family == AF_INET) {
-			memcpy(&w, c->addr, 4);
-			f4.addr = ntohl(w);
-			f4.mask = c->plen == 0 ? 0 : ~0U << (32 - c->plen);
-			nfct_filter_add_attr(k->nf, dst ? NFCT_FILTER_DST_IPV4 :
-			    NFCT_FILTER_SRC_IPV4, &f4);
-			continue;
-		}
-		for (j = 0; j < 4; j++) {
-			memcpy(&w, c->addr + 4 * j, 4);
-			f6.addr[j] = ntohl(w);
-			bits = c->plen - 32 * j;
-			f6.mask[j] = bits >= 32 ? ~0U : bits <= 0 ? 0 :
-			    ~0U << (32 - bits);
-		}
-		nfct_filter_add_attr(k->nf, dst ? NFCT_FILTER_DST_IPV6 :
-		    NFCT_FILTER_SRC_IPV6, &f6);
 	}
 	free(copy);
+	/* More words than both limits together exceed one of them too. */
+	if (n < 0 || i < n) {
+		snprintf(err, errlen, "--%s: the kernel filter takes at most "
+		    "%d IPv4 and %d IPv6 prefixes", name, KF_MAX4, KF_MAX6);
+		return (-E2BIG);
+	}
 	a->set = true;
-	nfct_filter_set_logic(k->nf, dst ? NFCT_FILTER_DST_IPV4 :
-	    NFCT_FILTER_SRC_IPV4, a->neg ? NFCT_FILTER_LOGIC_NEGATIVE :
-	    NFCT_FILTER_LOGIC_POSITIVE);
-	nfct_filter_set_logic(k->nf, dst ? NFCT_FILTER_DST_IPV6 :
-	    NFCT_FILTER_SRC_IPV6, a->neg ? NFCT_FILTER_LOGIC_NEGATIVE :
-	    NFCT_FILTER_LOGIC_POSITIVE);
 	return (0);
 }
 
-/* Add the protocol option to the kernel filter. */
+/* Parse the protocol option into its set. */
 static int
 kf_protos(struct kfilter *k, const char *spec, char *err, size_t errlen)
 {
@@ -163,12 +208,280 @@ kf_protos(struct kfilter *k, const char *spec, char *err, size_t errlen)
 			return (-EINVAL);
 		}
 		k->protos[p / 64] |= 1ULL << (p % 64);
-		nfct_filter_add_attr_u32(k->nf, NFCT_FILTER_L4PROTO, p);
 	}
 	free(copy);
 	k->has_proto = true;
-	nfct_filter_set_logic(k->nf, NFCT_FILTER_L4PROTO, k->neg_proto ?
-	    NFCT_FILTER_LOGIC_NEGATIVE : NFCT_FILTER_LOGIC_POSITIVE);
+	return (0);
+}
+
+/* Append one instruction; a full program is noted, not overrun. */
+static void
+kf_op(struct kf_prog *p, uint16_t code, uint8_t jt, uint8_t jf, uint32_t k)
+{
+	if (p->len == BPF_MAXINSNS) {
+		p->overflow = true;
+		return;
+	}
+	p->ins[p->len++] = (struct sock_filter){ code, jt, jf, k };
+}
+
+/* Make a label, placed later with kf_place(). */
+static int
+kf_label(struct kf_prog *p)
+{
+	if (p->nlabels == KF_LABELS)
+		abort();	/* the generator makes a fixed few */
+	p->label[p->nlabels] = -1;
+	return (p->nlabels++);
+}
+
+/* Put a label at the next instruction. */
+static void
+kf_place(struct kf_prog *p, int l)
+{
+	p->label[l] = p->len;
+}
+
+/*
+ * Jump to a label.  Conditional jumps carry 8-bit offsets, so the
+ * generator uses them only to step over the next instruction or two;
+ * anything further is this jump, whose label becomes a 32-bit offset.
+ */
+static void
+kf_ja(struct kf_prog *p, int l)
+{
+	kf_op(p, BPF_JMP | BPF_JA, 0, 0, (uint32_t)l);
+}
+
+/* Jump to a label when A == v. */
+static void
+kf_jeq_ja(struct kf_prog *p, uint32_t v, int l)
+{
+	kf_op(p, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, v);
+	kf_ja(p, l);
+}
+
+/* Drop the message, or go on to the next option. */
+static void
+kf_verdict(struct kf_prog *p, bool drop, int next)
+{
+	if (drop)
+		kf_op(p, BPF_RET | BPF_K, 0, 0, KF_REJECT);
+	else
+		kf_ja(p, next);
+}
+
+/*
+ * On A == v, the verdict on a member of a list: drop for a "!" list, go
+ * on otherwise.  Past the last member, kf_verdict(p, !neg, next).
+ */
+static void
+kf_member(struct kf_prog *p, uint32_t v, bool neg, int next)
+{
+	kf_op(p, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, v);
+	kf_verdict(p, neg, next);
+}
+
+/*
+ * Leave in X the offset of the attribute at the end of a path of nested
+ * attributes from the top level (CTA_TUPLE_ORIG, ...), or jump to skip
+ * when one is missing.  The kernel's helpers return 0 for "not found",
+ * which no attribute's offset can be; the nested one looks only inside
+ * the attribute at A, so a search never strays into a sibling.
+ */
+static void
+kf_find(struct kf_prog *p, const uint16_t *path, int n, int skip)
+{
+	int	i;
+
+	kf_op(p, BPF_LD | BPF_IMM, 0, 0, KF_ATTRS);
+	for (i = 0; i < n; i++) {
+		kf_op(p, BPF_LDX | BPF_IMM, 0, 0, path[i]);
+		kf_op(p, BPF_LD | BPF_B | BPF_ABS, 0, 0, SKF_AD_OFF +
+		    (i == 0 ? SKF_AD_NLATTR : SKF_AD_NLATTR_NEST));
+		kf_jeq_ja(p, 0, skip);
+	}
+	kf_op(p, BPF_MISC | BPF_TAX, 0, 0, 0);
+}
+
+/* The --kernel-proto test. */
+static void
+kf_gen_proto(const struct kfilter *k, struct kf_prog *p)
+{
+	static const uint16_t	 path[] = {
+		CTA_TUPLE_ORIG, CTA_TUPLE_PROTO, CTA_PROTO_NUM
+	};
+	int			 next = kf_label(p), i;
+
+	kf_find(p, path, 3, next);
+	kf_op(p, BPF_LD | BPF_B | BPF_IND, 0, 0, NLA_HDRLEN);
+	for (i = 0; i < 256; i++)
+		if ((k->protos[i / 64] >> (i % 64)) & 1)
+			kf_member(p, (uint32_t)i, k->neg_proto, next);
+	kf_verdict(p, !k->neg_proto, next);
+	kf_place(p, next);
+}
+
+/* Mask word j (network order, as loads give it) of a prefix. */
+static uint32_t
+kf_mask(const struct cidr *c, int j)
+{
+	int	bits = c->plen - 32 * j;
+
+	return (bits >= 32 ? 0xffffffffU : bits <= 0 ? 0 :
+	    0xffffffffU << (32 - bits));
+}
+
+/* Word j of a prefix's address, host bits already clear. */
+static uint32_t
+kf_word(const struct cidr *c, int j)
+{
+	uint32_t	w;
+
+	memcpy(&w, c->addr + 4 * j, 4);
+	return (ntohl(w));
+}
+
+/* The IPv4 prefixes of an option, with X at the address attribute. */
+static void
+kf_gen_v4(const struct kf_addrs *a, struct kf_prog *p, int next)
+{
+	const struct cidr	*c;
+	uint32_t		 m;
+	bool			 intact = true;
+	int			 i;
+
+	/* The address stays in X; a masked compare spoils A. */
+	kf_op(p, BPF_LD | BPF_W | BPF_IND, 0, 0, NLA_HDRLEN);
+	kf_op(p, BPF_MISC | BPF_TAX, 0, 0, 0);
+	for (i = 0; i < a->n; i++) {
+		c = &a->v[i];
+		if (c->family != AF_INET)
+			continue;
+		if ((m = kf_mask(c, 0)) == 0) {
+			kf_verdict(p, a->neg, next);
+			continue;
+		}
+		if (!intact)
+			kf_op(p, BPF_MISC | BPF_TXA, 0, 0, 0);
+		intact = m == 0xffffffffU;
+		if (!intact)
+			kf_op(p, BPF_ALU | BPF_AND | BPF_K, 0, 0, m);
+		kf_member(p, kf_word(c, 0), a->neg, next);
+	}
+	kf_verdict(p, !a->neg, next);
+}
+
+/* The IPv6 prefixes of an option, with X at the address attribute. */
+static void
+kf_gen_v6(const struct kf_addrs *a, struct kf_prog *p, int next)
+{
+	const struct cidr	*c;
+	uint32_t		 m;
+	int			 i, j, last, miss[4], nmiss;
+
+	/* The four words go to scratch memory, loaded once. */
+	for (j = 0; j < 4; j++) {
+		kf_op(p, BPF_LD | BPF_W | BPF_IND, 0, 0, NLA_HDRLEN + 4 * j);
+		kf_op(p, BPF_ST, 0, 0, (uint32_t)j);
+	}
+	for (i = 0; i < a->n; i++) {
+		c = &a->v[i];
+		if (c->family != AF_INET6)
+			continue;
+		for (last = 3; last >= 0 && kf_mask(c, last) == 0; last--)
+			;
+		if (last < 0) {
+			kf_verdict(p, a->neg, next);
+			continue;
+		}
+		/* A word that differs skips to the next prefix. */
+		nmiss = 0;
+		for (j = 0; j <= last; j++) {
+			kf_op(p, BPF_LD | BPF_MEM, 0, 0, (uint32_t)j);
+			if ((m = kf_mask(c, j)) != 0xffffffffU)
+				kf_op(p, BPF_ALU | BPF_AND | BPF_K, 0, 0, m);
+			if (j < last) {
+				miss[nmiss++] = p->len;
+				kf_op(p, BPF_JMP | BPF_JEQ | BPF_K, 0, 0,
+				    kf_word(c, j));
+			}
+		}
+		kf_member(p, kf_word(c, last), a->neg, next);
+		/* At most 3 words of 3 instructions and 2 more: short. */
+		while (nmiss-- > 0 && !p->overflow)
+			p->ins[miss[nmiss]].jf = (uint8_t)(p->len -
+			    miss[nmiss] - 1);
+	}
+	kf_verdict(p, !a->neg, next);
+}
+
+/* The --kernel-src or --kernel-dst test: by family, then by prefix. */
+static void
+kf_gen_addrs(const struct kf_addrs *a, bool dst, struct kf_prog *p)
+{
+	uint16_t	path[3] = { CTA_TUPLE_ORIG, CTA_TUPLE_IP, 0 };
+	int		next, l4, l6;
+
+	next = kf_label(p);
+	l4 = kf_label(p);
+	l6 = kf_label(p);
+	kf_op(p, BPF_LD | BPF_B | BPF_ABS, 0, 0,
+	    NLMSG_HDRLEN + offsetof(struct nfgenmsg, nfgen_family));
+	if (a->n4 > 0)
+		kf_jeq_ja(p, AF_INET, l4);
+	if (a->n6 > 0)
+		kf_jeq_ja(p, AF_INET6, l6);
+	kf_ja(p, next);
+	if (a->n4 > 0) {
+		kf_place(p, l4);
+		path[2] = dst ? CTA_IP_V4_DST : CTA_IP_V4_SRC;
+		kf_find(p, path, 3, next);
+		kf_gen_v4(a, p, next);
+	}
+	if (a->n6 > 0) {
+		kf_place(p, l6);
+		path[2] = dst ? CTA_IP_V6_DST : CTA_IP_V6_SRC;
+		kf_find(p, path, 3, next);
+		kf_gen_v6(a, p, next);
+	}
+	kf_place(p, next);
+}
+
+/* Write the whole program; 0, or -E2BIG if it would not fit. */
+static int
+kf_gen(struct kfilter *k)
+{
+	struct kf_prog	*p = &k->prog;
+	struct sock_filter *ins;
+	uint16_t	 one = 1;
+	int		 i;
+
+	p->len = p->nlabels = 0;
+	p->overflow = false;
+	/*
+	 * The subsystem is the high byte of the host-order nlmsg_type:
+	 * which byte that is depends on this machine's byte order.
+	 */
+	kf_op(p, BPF_LD | BPF_B | BPF_ABS, 0, 0,
+	    offsetof(struct nlmsghdr, nlmsg_type) + (*(uint8_t *)&one == 1));
+	kf_op(p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, NFNL_SUBSYS_CTNETLINK);
+	kf_op(p, BPF_RET | BPF_K, 0, 0, KF_ACCEPT);
+	if (k->has_proto)
+		kf_gen_proto(k, p);
+	if (k->src.set)
+		kf_gen_addrs(&k->src, false, p);
+	if (k->dst.set)
+		kf_gen_addrs(&k->dst, true, p);
+	kf_op(p, BPF_RET | BPF_K, 0, 0, KF_ACCEPT);
+	if (p->overflow)
+		return (-E2BIG);
+	/* Labels to offsets: every unconditional jump names one. */
+	for (i = 0; i < p->len; i++) {
+		ins = &p->ins[i];
+		if (ins->code == (BPF_JMP | BPF_JA))
+			ins->k = (uint32_t)(p->label[ins->k] - i - 1);
+	}
 	return (0);
 }
 
@@ -187,19 +500,18 @@ kfilter_parse(struct kfilter **kp, const char *proto, const char *src,
 	*kp = NULL;
 	if (proto == NULL && src == NULL && dst == NULL)
 		return (0);
-	if ((k = calloc(1, sizeof *k)) == NULL ||
-	    (k->nf = nfct_filter_create()) == NULL) {
-		free(k);
+	if ((k = calloc(1, sizeof *k)) == NULL)
 		return (-ENOMEM);
-	}
 	if (proto != NULL)
 		error = kf_protos(k, proto, err, errlen);
 	if (error == 0 && src != NULL)
-		error = kf_addrs(k, &k->src, "kernel-src", src, false, err,
-		    errlen);
+		error = kf_addrs(&k->src, "kernel-src", src, err, errlen);
 	if (error == 0 && dst != NULL)
-		error = kf_addrs(k, &k->dst, "kernel-dst", dst, true, err,
-		    errlen);
+		error = kf_addrs(&k->dst, "kernel-dst", dst, err, errlen);
+	/* Not with the limits above; kept so a change to them is caught. */
+	if (error == 0 && (error = kf_gen(k)) != 0)
+		snprintf(err, errlen, "the kernel filter would exceed %d "
+		    "instructions", BPF_MAXINSNS);
 	if (error != 0) {
 		kfilter_free(k);
 		return (error);
@@ -216,20 +528,39 @@ kfilter_parse(struct kfilter **kp, const char *proto, const char *src,
 void
 kfilter_free(struct kfilter *k)
 {
-	if (k == NULL)
-		return;
-	if (k->nf != NULL)
-		nfct_filter_destroy(k->nf);
 	free(k);
 }
 
-/* Attach the BPF program to an event socket; 0 or -errno. */
+/* Attach the BPF program to an event socket, replacing any; 0 or -errno. */
 int
 kfilter_attach(const struct kfilter *k, int fd)
 {
-	if (nfct_filter_attach(fd, k->nf) == -1)
+	struct sock_fprog	fp;
+
+	fp.len = (unsigned short)k->prog.len;
+	fp.filter = (struct sock_filter *)k->prog.ins;
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp) == -1)
 		return (-errno);
 	return (0);
+}
+
+/* Take the program off an event socket; 0 or -errno. */
+int
+kfilter_detach(int fd)
+{
+	int	dummy = 0;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &dummy,
+	    sizeof dummy) == -1)
+		return (-errno);
+	return (0);
+}
+
+/* The program's length in instructions, for the log and the tests. */
+int
+kfilter_length(const struct kfilter *k)
+{
+	return (k->prog.len);
 }
 
 /* Apply one address option to one address, as the kernel does. */
@@ -249,7 +580,7 @@ kf_addr_ok(const struct kf_addrs *a, uint8_t family, bool has,
 		if (has && cidr_match(&a->v[i], family, addr))
 			in = true;
 	}
-	/* No prefix of this family: the kernel's check is skipped. */
+	/* No prefix of this family, or no address: the test is skipped. */
 	if (!any || !has)
 		return (true);
 	return (in != a->neg);

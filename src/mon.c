@@ -243,7 +243,10 @@ mon_attach(struct ctx *ctx, const char *name, const char *path,
 	if (ctx->kf != NULL &&
 	    (error = kfilter_attach(ctx->kf, nlsrc_fd(m->src))) != 0) {
 		errno = -error;
-		log_warn("%s: cannot attach the kernel filter", m->name);
+		log_warn("%s: cannot attach the kernel filter (%d BPF "
+		    "instructions%s)", m->name, kfilter_length(ctx->kf),
+		    error == -ENOMEM ? ", more than net.core.optmem_max "
+		    "allows" : "");
 		mon_free(m);
 		return (error);
 	}

@@ -868,24 +868,47 @@ def _addr_ok(addr, spec):
     return any(a in n for n in same) != neg
 
 
+def _proto_ok(proto, spec):
+    """The rule of --kernel-proto, for the protocol names used here."""
+    if spec is None:
+        return True
+    neg = spec.startswith("!")
+    return (proto in spec.lstrip("!").split(",")) != neg
+
+
+def _keeps(opts, proto, src, dst):
+    """Whether a daemon with these (option, value) pairs keeps an event."""
+    for opt, spec in opts:
+        if opt == "--kernel-proto":
+            ok = _proto_ok(proto, spec)
+        else:
+            ok = _addr_ok(src if opt == "--kernel-src" else dst, spec)
+        if not ok:
+            return False
+    return True
+
+
 ADDRS = ["10.77.0.%d/24" % i for i in (1, 2, 3, 4)] + \
     ["fd77::%d/64" % i for i in (1, 2, 3, 4)]
 
 
-def check_address_filters(filters):
-    """One daemon per (option, value) on one namespace with ADDRS, UDP
-    between every pair of .1/.2 and .3/.4 over IPv4 and IPv6: each
-    daemon writes exactly the conntrack -E events its filter keeps, and
-    stats netlink_messages counts just those."""
+def check_address_filters(filters, tcp=False):
+    """One daemon per (option, value), or per tuple of such pairs, on one
+    namespace with ADDRS, UDP (and with tcp, TCP too) between every pair
+    of .1/.2 and .3/.4 over IPv4 and IPv6: each daemon writes exactly the
+    conntrack -E events its filter keeps, and stats netlink_messages
+    counts just those."""
     with tempfile.TemporaryDirectory(prefix="ctsd-") as tmp, \
             ctsd.Netns(addrs=ADDRS) as ns, ctsd.ConntrackEvents(ns) as truth:
         daemons = []
         try:
-            for i, (opt, spec) in enumerate(filters):
+            for i, f in enumerate(filters):
+                opts = [f] if isinstance(f[0], str) else list(f)
                 ctl = os.path.join(tmp, "ctl%d.sock" % i)
-                d = ctsd.Daemon(ns, [opt, spec, "--control-socket", ctl])
+                d = ctsd.Daemon(ns, [w for o in opts for w in o] +
+                                ["--control-socket", ctl])
                 d.start()
-                daemons.append((opt, spec, ctl, d))
+                daemons.append((opts, ctl, d))
             port = 7000
             for fmt in ("10.77.0.%d", "fd77::%d"):
                 for s in (1, 2):
@@ -893,15 +916,21 @@ def check_address_filters(filters):
                         port += 1
                         ns.call(ctsd.udp_exchange, fmt % t, port, [1], [1],
                                 fmt % s)
-            flows = truth.wait_for(lambda evs: len(evs) >= 16)
-            check_eq(len(flows), 16, "conntrack -E events (8 flows, new and "
-                     "update)")
+                        if tcp:
+                            ns.call(ctsd.tcp_flow, fmt % t, port, None,
+                                    None, fmt % s)
+            # A TCP flow makes a new and at least 4 updates (states).
+            flows = truth.wait_for(lambda evs: len(evs) >= 16 + tcp * 40)
+            if tcp:
+                time.sleep(0.5)     # the last TCP updates
+            else:
+                check_eq(len(flows), 16, "conntrack -E events (8 flows, "
+                         "new and update)")
             flows = truth_flows(truth)
-            for opt, spec, ctl, d in daemons:
-                keep = [(k, i) for k, _, src, dst, i in flows
-                        if _addr_ok(src if opt == "--kernel-src" else dst,
-                                    spec)]
-                what = "%s %s" % (opt, spec)
+            for opts, ctl, d in daemons:
+                keep = [(k, i) for k, p, src, dst, i in flows
+                        if _keeps(opts, p, src, dst)]
+                what = " ".join(w for o in opts for w in o)
                 deadline = time.monotonic() + 3
                 while len(d.events) < len(keep) and \
                         time.monotonic() < deadline:
@@ -914,10 +943,10 @@ def check_address_filters(filters):
                                    flows if k == "new"))
                 check_eq(ns_stats(ctl)[1]["netlink_messages"], len(keep),
                          what + ": stats netlink_messages")
-            for _, _, _, d in daemons:
+            for _, _, d in daemons:
                 d.stop()
         finally:
-            for _, _, _, d in daemons:
+            for _, _, d in daemons:
                 d._terminate()
 
 
@@ -937,24 +966,43 @@ def kernel_src_dst_ipv4_ipv6_negation():
 
 
 @case
-@daemon_bug("--kernel-dst with an IPv4 prefix (not negated) drops every "
-            "IPv6 event in the kernel, though the daemon documents (and "
-            "kfilter_match, used for snapshots and resyncs, implements) that "
-            "a list of one family does not restrict the other.  src/kfilter.c "
-            "kf_addrs() hands the prefixes to libnetfilter_conntrack "
-            "(NFCT_FILTER_DST_IPV4); that library's BPF (1.0.9, bsf.c "
-            "bsf_add_addr_ipv4_filter) looks CTA_IP_V4_DST (type 2) up with "
-            "a flat attribute search that runs past the end of "
-            "CTA_TUPLE_IP of an IPv6 message into CTA_TUPLE_PROTO (also "
-            "type 2), compares its bytes with the prefix and rejects.  "
-            "--kernel-src is not hit: no later attribute has type 1")
 def kernel_dst_ipv4_list_keeps_ipv6():
-    """--kernel-dst 10.77.0.0/30 (and 10.77.0.3,fd77::3): IPv6 flows to
-    fd77::3 pass (the IPv4 list does not restrict IPv6)."""
+    """--kernel-dst 10.77.0.0/30 (and 10.77.0.3,fd77::3, !5.0.0.0/8): IPv6
+    flows pass, to fd77::3 in the second (the IPv4 list does not restrict
+    IPv6).  libnetfilter_conntrack's program, which the daemon used
+    before, took the bytes of CTA_TUPLE_PROTO of an IPv6 message for its
+    IPv4 destination (5.0.1.0 for UDP) and dropped them all."""
     check_address_filters([
         ("--kernel-dst", "10.77.0.0/30"),
         ("--kernel-dst", "10.77.0.3,fd77::3"),
+        ("--kernel-dst", "!5.0.0.0/8"),
     ])
+
+
+@case
+def kernel_ipv6_lists_keep_ipv4_every_prefix():
+    """IPv6-only lists do not restrict IPv4 flows, and every prefix of an
+    IPv6 list counts, not only the first (libnetfilter_conntrack 1.0.9
+    gave up at the first prefix whose leading 96 bits differ)."""
+    check_address_filters([
+        ("--kernel-dst", "fd78::9,fd77::4"),
+        ("--kernel-src", "fd78::/16,fd77::2"),
+        ("--kernel-dst", "!fd78::/16,fd77::3"),
+        ("--kernel-src", "fd77:0:0:1::/64"),
+    ])
+
+
+@case
+def kernel_filters_combined():
+    """--kernel-proto with --kernel-src/--kernel-dst, TCP and UDP over
+    IPv4 and IPv6: every option must hold; each daemon writes exactly the
+    events conntrack -E saw that its options keep."""
+    check_address_filters([
+        (("--kernel-proto", "udp"), ("--kernel-dst", "10.77.0.3,fd77::4")),
+        (("--kernel-proto", "!udp"), ("--kernel-src", "10.77.0.1")),
+        (("--kernel-proto", "tcp,udp"), ("--kernel-src", "!fd77::1"),
+         ("--kernel-dst", "10.77.0.4,fd77::/126")),
+    ], tcp=True)
 
 
 if __name__ == "__main__":
