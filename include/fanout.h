@@ -60,6 +60,8 @@ const struct filter *fanout_sub_filter(const struct sub *);
 void		 fanout_sub_hold(struct sub *);
 int		 fanout_sub_release(struct sub *, const char *, size_t);
 void		 fanout_sub_want_drain(struct sub *, sub_drain_cb);
+bool		 fanout_sub_want_empty(struct sub *, sub_drain_cb);
+int		 fanout_sub_last_words(struct sub *, const char *, size_t);
 void		 fanout_sub_set_opts(struct sub *, const struct sub_opts *);
 int		 fanout_sub_send(struct sub *, const char *, size_t);
 size_t		 fanout_sub_queued(const struct sub *);

@@ -54,6 +54,7 @@ struct client {
 	struct evbuffer		*in;
 	struct event		*rev;
 	struct event		*closeev;
+	struct event		*lingerev;	/* gives up on last words */
 	size_t			 max_line;
 	char			*line;
 	bool			 reading;	/* rev is added */
@@ -71,6 +72,9 @@ static unsigned int	client_next_id;
 
 static void	client_read(evutil_socket_t, short, void *);
 static void	client_resume(struct sub *, void *);
+static void	client_close_if_done(struct client *);
+
+#define CLIENT_LINGER_MS	2000	/* for a slow client's last line */
 
 /* Deferred: free a closed client. */
 static void
@@ -79,7 +83,30 @@ client_reap(evutil_socket_t fd, short what, void *arg)
 	client_free(arg);
 }
 
-/* The fan-out could not write to the client (or it is too slow). */
+/* Everything queued for the client is written. */
+static void
+client_emptied(struct sub *s, void *arg)
+{
+	struct client	*c = arg;
+
+	if (c->lingerev != NULL && evtimer_pending(c->lingerev, NULL))
+		client_close(c);	/* its last words are out */
+	else
+		client_close_if_done(c);
+}
+
+/* A slow client did not take its last words in time. */
+static void
+client_linger_end(evutil_socket_t fd, short what, void *arg)
+{
+	client_close(arg);
+}
+
+/*
+ * The fan-out could not write to the client, or it is too slow.  A slow
+ * one is told so: it gets the rest of the line it has begun, then the
+ * too_slow line, for a little while, then the connection is closed.
+ */
 static void
 client_sub_fail(struct sub *s, int error, void *arg)
 {
@@ -87,15 +114,32 @@ client_sub_fail(struct sub *s, int error, void *arg)
 				    "{\"code\":\"too_slow\",\"message\":\"over the "
 				    "high watermark, disconnected\"}}\n";
 	struct client		*c = arg;
+	struct timeval		 tv = { CLIENT_LINGER_MS / 1000,
+				    (CLIENT_LINGER_MS % 1000) * 1000 };
 
-	if (error == SUB_FAIL_SLOW) {
-		log_info("client %u: too slow, disconnected", c->id);
-		/* A last word, if the socket takes it. */
-		(void)send(c->fd, bye, sizeof bye - 1,
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
-	} else if (error != -EPIPE && error != -ECONNRESET)
-		log_debug("client %u: write: %s", c->id, strerror(-error));
-	client_close(c);
+	if (error != SUB_FAIL_SLOW) {
+		if (error != -EPIPE && error != -ECONNRESET)
+			log_debug("client %u: write: %s", c->id,
+			    strerror(-error));
+		client_close(c);
+		return;
+	}
+	log_info("client %u: too slow, disconnected", c->id);
+	if (c->closing || fanout_sub_last_words(s, bye, sizeof bye - 1) != 0 ||
+	    (c->lingerev = evtimer_new(c->ctx->base, client_linger_end,
+	    c)) == NULL) {
+		client_close(c);
+		return;
+	}
+	if (c->reading) {
+		event_del(c->rev);
+		c->reading = false;
+	}
+	c->eof = true;			/* nothing more is read from it */
+	if (fanout_sub_want_empty(s, client_emptied))
+		client_close(c);
+	else
+		evtimer_add(c->lingerev, &tv);
 }
 
 /*
@@ -171,6 +215,8 @@ client_free(struct client *c)
 	fanout_sub_free(c->sub);
 	event_free(c->rev);
 	event_free(c->closeev);
+	if (c->lingerev != NULL)
+		event_free(c->lingerev);
 	evbuffer_free(c->in);
 	free(c->line);
 	close(c->fd);
@@ -223,20 +269,20 @@ client_close(struct client *c)
 	event_active(c->closeev, EV_TIMEOUT, 0);
 }
 
-/* Control clients that said all they had to say go once answered. */
+/*
+ * A control client that said all it had to say goes once answered: when
+ * no job runs, no complete command waits (paused at the high watermark,
+ * say) and everything is written.
+ */
 static void
-client_close_if_done(struct sub *s, void *arg)
+client_close_if_done(struct client *c)
 {
-	struct client	*c = arg;
-
-	if (c->job != NULL)
+	if (c->closing || c->job != NULL)
 		return;
-	if (fanout_sub_queued(c->sub) == 0) {
+	if (evbuffer_search_eol(c->in, NULL, NULL, EVBUFFER_EOL_LF).pos != -1)
+		return;
+	if (fanout_sub_want_empty(c->sub, client_emptied))
 		client_close(c);
-		return;
-	}
-	/* Not empty yet: look again after the next write. */
-	fanout_sub_want_drain(c->sub, client_close_if_done);
 }
 
 /* Stop reading commands until the client's output drains. */
@@ -351,11 +397,8 @@ client_read(evutil_socket_t fd, short what, void *arg)
 	client_commands(c);
 	if (!c->eof || c->closing)
 		return;
-	if (evbuffer_get_length(c->in) > 0 && c->job == NULL &&
-	    evbuffer_search_eol(c->in, NULL, NULL, EVBUFFER_EOL_LF).pos != -1)
-		return;			/* more commands to run first */
 	if (c->kind == LISTENER_CONTROL)
-		client_close_if_done(c->sub, c);
+		client_close_if_done(c);
 }
 
 /* Return a client's fan-out subscriber. */

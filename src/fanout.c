@@ -25,6 +25,7 @@
 #include "config.h"
 
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -46,6 +47,9 @@
 
 #define FANOUT_CHUNK	(256U * 1024)
 #define FANOUT_IOV	64		/* iovecs per writev(2) */
+/* Below one skb of a Unix stream socket (SKB_MAX_HEAD + 32 KiB of frags):
+ * such a write is taken whole or not at all (see fanout_sub_writev). */
+#define FANOUT_UNIX_WRITE	(32U * 1024)
 
 struct chunk {
 	struct fanout	*fo;
@@ -60,11 +64,13 @@ struct sub {
 	struct fanout		*fo;
 	int			 fd;
 	bool			 pollable;
+	size_t			 unixmax;	/* whole lines up to this, or 0 */
 	bool			 active;
 	bool			 dropping;
 	bool			 holding;	/* live events wait in held */
 	bool			 want_drain;
 	bool			 midline;	/* the last write ended mid-line */
+	sub_drain_cb		 empty;		/* call once all is written */
 	int			 failed;	/* 0, -errno or SUB_FAIL_SLOW */
 	bool			 told;		/* the owner heard of it */
 	unsigned int		 types;		/* EV_TYPE_BIT mask */
@@ -375,24 +381,59 @@ fanout_publish(struct fanout *fo, const struct event *ev, const char *line,
 /*
  * evbuffer_write(), remembering whether the last byte written ended a line,
  * so that a shutdown can finish a line begun rather than cut it.
+ *
+ * To a Unix stream socket it writes whole lines only, at most
+ * FANOUT_UNIX_WRITE bytes at a time: Linux queues such a write as one
+ * buffer, all of it or, when the socket is full, none (EAGAIN), so the
+ * reader never holds part of a line, even when it is dropped as too slow
+ * and reads what it was sent long after.  (Only a line longer than that
+ * can be cut.)  Sets *whole when everything offered was taken.
  */
 static int
-fanout_sub_writev(struct sub *s)
+fanout_sub_writev(struct sub *s, bool *whole)
 {
 	struct evbuffer_iovec	 v[FANOUT_IOV];
 	struct iovec		 iov[FANOUT_IOV];
 	ssize_t			 n, left;
+	size_t			 want, len;
+	const char		*nl;
 	int			 i, k;
 
-	k = evbuffer_peek(s->out, -1, NULL, v, FANOUT_IOV);
+	len = evbuffer_get_length(s->out);
+	if (s->unixmax > 0 && len > s->unixmax)
+		len = s->unixmax;
+	k = evbuffer_peek(s->out, (ev_ssize_t)len, NULL, v, FANOUT_IOV);
 	if (k > FANOUT_IOV)
 		k = FANOUT_IOV;
-	for (i = 0; i < k; i++) {
+	for (i = 0, want = 0; i < k; i++) {
 		iov[i].iov_base = v[i].iov_base;
 		iov[i].iov_len = v[i].iov_len;
+		if (want + iov[i].iov_len > len)
+			iov[i].iov_len = len - want;
+		want += iov[i].iov_len;
 	}
+	if (s->unixmax > 0 && want < evbuffer_get_length(s->out)) {
+		/* Cut back to the last newline offered, if there is one. */
+		for (i = k - 1; i >= 0; i--) {
+			nl = memrchr(iov[i].iov_base, '\n', iov[i].iov_len);
+			if (nl != NULL) {
+				want -= iov[i].iov_len;
+				iov[i].iov_len = nl - (char *)iov[i].iov_base +
+				    1;
+				want += iov[i].iov_len;
+				k = i + 1;
+				break;
+			}
+			want -= iov[i].iov_len;
+		}
+		if (i < 0)		/* one line longer than the limit */
+			for (i = 0; i < k; i++)
+				want += iov[i].iov_len;
+	}
+	*whole = false;
 	if ((n = writev(s->fd, iov, k)) <= 0)
 		return ((int)n);
+	*whole = (size_t)n == want;
 	for (i = 0, left = n; i < k && left > (ssize_t)iov[i].iov_len; i++)
 		left -= iov[i].iov_len;
 	s->midline = ((char *)iov[i].iov_base)[left - 1] != '\n';
@@ -407,10 +448,11 @@ fanout_sub_writev(struct sub *s)
 static void
 fanout_sub_try_write(struct sub *s)
 {
+	bool	whole;
 	int	n;
 
 	while (evbuffer_get_length(s->out) > 0) {
-		n = fanout_sub_writev(s);
+		n = fanout_sub_writev(s, &whole);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -422,7 +464,8 @@ fanout_sub_try_write(struct sub *s)
 			return;
 		}
 		s->st.bytes += n;
-		if (s->pollable) {
+		/* Short of what was offered: the rest waits for EV_WRITE. */
+		if (s->pollable && (!whole || s->unixmax == 0)) {
 			if (evbuffer_get_length(s->out) > 0)
 				event_add(s->wev, NULL);
 			break;
@@ -438,6 +481,12 @@ fanout_sub_try_write(struct sub *s)
 	if (s->want_drain && evbuffer_get_length(s->out) <= s->opts.lowat) {
 		s->want_drain = false;
 		s->drain(s, s->arg);
+	}
+	if (s->empty != NULL && s->failed == 0 && fanout_sub_queued(s) == 0) {
+		sub_drain_cb	cb = s->empty;
+
+		s->empty = NULL;
+		cb(s, s->arg);
 	}
 }
 
@@ -474,11 +523,12 @@ fanout_sub_write(evutil_socket_t fd, short what, void *arg)
 int
 fanout_sub_drain(struct sub *s)
 {
+	bool	whole;
 	int	n;
 
 	fanout_sub_queue_pending(s);
 	while (s->failed == 0 && evbuffer_get_length(s->out) > 0) {
-		if ((n = fanout_sub_writev(s)) <= 0)
+		if ((n = fanout_sub_writev(s, &whole)) <= 0)
 			break;
 		s->st.bytes += n;
 	}
@@ -526,6 +576,33 @@ fanout_sub_finish_line(struct sub *s, int ms)
 	return (evbuffer_get_length(s->out));
 }
 
+/*
+ * For a Unix stream socket, the most a write may hold to be queued as one
+ * buffer (whole or not at all): under 32 KiB of page fragments and under
+ * half the send buffer, as unix_stream_sendmsg() cuts.  0 for anything
+ * else.
+ */
+static size_t
+fanout_fd_unix_max(int fd)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		len = sizeof ss, ilen = sizeof(int);
+	int			type, sndbuf;
+	size_t			max = FANOUT_UNIX_WRITE;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    ss.ss_family != AF_UNIX ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) == -1 ||
+	    type != SOCK_STREAM)
+		return (0);
+	ilen = sizeof sndbuf;
+	/* The value read is the kernel's sk_sndbuf. */
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &ilen) == 0 &&
+	    sndbuf / 2 - 64 < (int)max)
+		max = sndbuf / 2 > 1088 ? (size_t)(sndbuf / 2 - 1088) : 0;
+	return (max);
+}
+
 /* Tell whether writes to fd can wait for EV_WRITE (epoll refuses files). */
 static bool
 fanout_fd_pollable(int fd)
@@ -553,6 +630,7 @@ fanout_sub_new(struct fanout *fo, int fd, const struct sub_opts *opts,
 	s->fo = fo;
 	s->fd = fd;
 	s->pollable = fanout_fd_pollable(fd);
+	s->unixmax = fanout_fd_unix_max(fd);
 	s->active = true;
 	s->types = s->btypes = EV_TYPES_ALL;
 	s->kinds = s->bkinds = EV_LIVE_KINDS;
@@ -684,6 +762,66 @@ fanout_sub_want_drain(struct sub *s, sub_drain_cb cb)
 		s->want_drain = false;
 		cb(s, s->arg);
 	}
+}
+
+/*
+ * Ask for one call of cb once everything queued for the subscriber has
+ * been written.  Returns true, and calls nothing, if nothing is queued.
+ */
+bool
+fanout_sub_want_empty(struct sub *s, sub_drain_cb cb)
+{
+	fanout_sub_queue_pending(s);
+	if (fanout_sub_queued(s) == 0)
+		return (true);
+	s->empty = cb;
+	if (evbuffer_get_length(s->out) > 0 &&
+	    !event_pending(s->wev, EV_WRITE, NULL))
+		event_add(s->wev, NULL);
+	return (false);
+}
+
+/*
+ * A subscriber that failed as too slow gets a last line instead of a cut
+ * one: its queue is cut back to the rest of the line the reader has begun
+ * (if any), then line is queued, and it receives nothing more.  It counts
+ * as working again so that the writes go on; the owner closes it when
+ * they are done (fanout_sub_want_empty) or when it gives up.
+ * Returns 0 or -errno.
+ */
+int
+fanout_sub_last_words(struct sub *s, const char *line, size_t len)
+{
+	struct evbuffer		*keep;
+	struct evbuffer_ptr	 p;
+	size_t			 n = 0;
+
+	if (s->failed != SUB_FAIL_SLOW)
+		return (-EINVAL);
+	if ((keep = evbuffer_new()) == NULL)
+		return (-ENOMEM);
+	if (s->midline) {
+		p = evbuffer_search(s->out, "\n", 1, NULL);
+		n = p.pos < 0 ? evbuffer_get_length(s->out) : (size_t)p.pos + 1;
+	}
+	if (evbuffer_remove_buffer(s->out, keep, n) != (int)n ||
+	    evbuffer_add(keep, line, len) == -1) {
+		evbuffer_free(keep);
+		return (-ENOMEM);
+	}
+	evbuffer_free(s->out);
+	s->out = keep;
+	evbuffer_drain(s->held, evbuffer_get_length(s->held));
+	s->holding = false;
+	s->dropping = false;
+	s->want_drain = false;
+	s->active = false;
+	s->failed = 0;
+	s->told = false;
+	s->st.lines++;
+	if (!event_pending(s->wev, EV_WRITE, NULL))
+		fanout_sub_try_write(s);
+	return (0);
 }
 
 /* Change a subscriber's watermarks and policy. */

@@ -2089,8 +2089,9 @@ class Client:
     writes, whatever checking costs); the lines are split, checked with
     check_socket_line() and kept in order in lines when the test looks
     (lines, wait_for, ...).  Live lines (events new/update/destroy,
-    overrun) must come in increasing order of seq, and so must the
-    snapshot lines and the dump lines.  With read=False nothing is read
+    overrun) must come in increasing order of seq; snapshot and dump
+    lines, which carry the number of the last stream line, never go
+    down.  With read=False nothing is read
     until start_reading() (a client that stalls).  on_chunk, if set, is
     called by the receiving thread with the size of each read (to read
     slowly).
@@ -2162,13 +2163,17 @@ class Client:
             key = kind
         else:
             return
-        if key in ("snapshot", "dump") and self._lines and \
-                self._lines[-1].get("event") != key:
-            self.last_seq[key] = 0      # a new snapshot or dump
         last = self.last_seq.get(key, 0)
-        check(obj["seq"] > last, "%s line seq %d after seq %d: %s lines "
-              "must come in increasing order of seq" % (key, obj["seq"],
-                                                        last, key))
+        if key == "live":
+            check(obj["seq"] > last, "live line seq %d after seq %d: live "
+                  "lines must come in increasing order of seq"
+                  % (obj["seq"], last))
+        else:
+            # Snapshot and dump lines take no number: they carry the
+            # number of the last stream line, so they never go down.
+            check(obj["seq"] >= last, "%s line seq %d after seq %d: %s "
+                  "lines never go down in seq" % (key, obj["seq"], last,
+                                                   key))
         self.last_seq[key] = obj["seq"]
 
     def _parse(self):

@@ -43,6 +43,7 @@ static struct event_base	*base;
 static struct fanout		*fo;
 static struct peer		 peers[NPEERS];
 static int			 npeers;
+static int			 peer_sndbuf;	/* for the next peer_new() */
 
 /* Make the loop and the fan-out; SIGPIPE must not kill the test. */
 static void
@@ -98,6 +99,10 @@ peer_new(const struct sub_opts *opts)
 	memset(p, 0, sizeof *p);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0, p->fd), 0);
+	if (peer_sndbuf > 0)
+		ck_assert_int_eq(setsockopt(p->fd[0], SOL_SOCKET, SO_SNDBUF,
+		    &peer_sndbuf, sizeof peer_sndbuf), 0);
+	peer_sndbuf = 0;
 	p->sub = fanout_sub_new(fo, p->fd[0], opts != NULL ? opts : &def,
 	    fanout_fail, p);
 	ck_assert_ptr_nonnull(p->sub);
@@ -861,6 +866,46 @@ START_TEST(test_fanout_finish_line)
 END_TEST
 
 /*
+ * To a Unix stream socket the fan-out writes whole lines only: however
+ * full the socket, what the reader finds there ends with a newline, and
+ * what is left begins a line.
+ */
+START_TEST(test_fanout_unix_whole_lines)
+{
+	struct sub_opts	 so = { 8 << 20, 1 << 20, SUB_DROP };
+	struct event	 ev = { 0 };
+	struct peer	*p;
+	char		 line[2048];
+	size_t		 len, got;
+	uint64_t	 seq;
+	int		 round;
+
+	peer_sndbuf = 16384;
+	p = peer_new(&so);
+	for (round = 0; round < 20; round++) {
+		/* Lines of odd sizes, far more than the socket takes. */
+		for (seq = 1; seq <= 300; seq++) {
+			len = mkline(line, round * 1000 + seq,
+			    100 + (seq * 37) % 1900);
+			publish(&ev, line, len, seq, wants_all);
+		}
+		fanout_flush(fo);
+		fanout_sub_drain(p->sub);
+		got = p->got.len;
+		peer_read(p);
+		ck_assert_uint_gt(p->got.len, got);
+		ck_assert_int_eq(p->got.data[p->got.len - 1], '\n');
+		ck_assert_mem_eq(p->got.data, p->want.data, p->got.len);
+	}
+	/* And everything arrives in the end. */
+	while (fanout_sub_drain(p->sub) > 0)
+		peer_read(p);
+	peer_read(p);
+	peer_check(p);
+}
+END_TEST
+
+/*
  * Regression test, was a bug (src/fanout.c, fanout_sub_fail / fanout_sub_drain): a subscriber
  * that fails under policy disconnect in fanout_publish keeps its pending
  * range (pchunk, poff, plen), which holds no reference to the chunk.
@@ -931,6 +976,7 @@ make_fanout_suite(void)
 	tcase_add_test(tc, test_fanout_file);
 	tcase_add_test(tc, test_fanout_drain);
 	tcase_add_test(tc, test_fanout_finish_line);
+	tcase_add_test(tc, test_fanout_unix_whole_lines);
 	tcase_add_test(tc, test_bug_fanout_failed_pending);
 	suite_add_tcase(s, tc);
 	return (s);
