@@ -27,6 +27,7 @@ struct ctl {
 	const char	*control_path;
 	bool		 json;
 	const char	*cmd;		/* the command, for messages */
+	const char	*netns;		/* --netns of a command naming one */
 };
 
 /* One connection to a socket of the daemon, read line by line. */
@@ -86,8 +87,9 @@ int		 ctl_args_proto(const char *);
 
 /* ctl-print.c */
 void		 ctl_print_entry(FILE *, json_t *);
+void		 ctl_print_netns(FILE *, json_t *);
 void		 ctl_print_notice(json_t *);
-void		 ctl_print_stats(FILE *, json_t *);
-void		 ctl_print_diagnose(FILE *, json_t *);
+void		 ctl_print_stats(FILE *, json_t *, const char *);
+void		 ctl_print_diagnose(FILE *, json_t *, const char *);
 
 #endif

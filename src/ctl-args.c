@@ -411,6 +411,8 @@ ctl_args_value(const char *opt, const char *w, void *arg, char *err,
 			v = json_integer((json_int_t)n);
 	} else if (strcmp(k, "status") == 0)
 		return (ctl_args_status(opt, w, cl->list, err, errlen));
+	else if (strcmp(k, "netns") == 0)
+		v = json_string(w);	/* a label: the daemon checks it */
 	else if (strcmp(k, "state") == 0) {
 		if (names_state_parse(0, w) >= 0 && strlen(w) < sizeof up) {
 			for (i = 0; w[i] != '\0'; i++)
@@ -429,7 +431,7 @@ ctl_args_value(const char *opt, const char *w, void *arg, char *err,
 /*
  * Add the values of one filter option to filter, under key (types,
  * events, family, proto, src, dst, sport, dport, mark, zone, status,
- * state), the name of the option too.  With directed, src, dst,
+ * state, netns), the name of the option too.  With directed, src, dst,
  * sport and dport look at the original direction only, as in
  * conntrack(8).  Returns 0 or -1 with a message in err.
  */

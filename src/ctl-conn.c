@@ -5,10 +5,9 @@
  * daemon writes is one JSON object ended by a newline.  A request is one
  * compact JSON object and a newline.  ctl_conn_call() runs one request
  * on a fresh connection: it hands every line before the reply (the lines
- * of a dump) to a callback and returns the reply.  The sending side is
- * never shut down before the reply is read: the daemon closes a control
- * connection whose client said it has no more requests once the first
- * answer that waited for the kernel is written.
+ * of a dump) to a callback, returns the reply and closes the connection.
+ * The sending side is left open meanwhile (the daemon would answer a
+ * request sent before a shutdown all the same).
  */
 #include "config.h"
 
@@ -339,13 +338,14 @@ ctl_conn_call(struct ctl *ctl, const char *path, json_t *req,
  * Check a reply: 0 if it says ok, else print the daemon's message and
  * return the exit status its error code calls for: 2 for a request the
  * arguments made wrong, 1 for everything else.  notfound, if not NULL,
- * replaces the message of a not_found error, as conntrack(8) words it.
+ * replaces the message of a not_found error about the entry (not about
+ * its namespace), as conntrack(8) words it.
  */
 int
 ctl_conn_error(struct ctl *ctl, json_t *reply, const char *notfound)
 {
 	json_t		*e;
-	const char	*code, *msg;
+	const char	*code, *msg, *hint = "";
 	size_t		 n;
 
 	if (json_is_true(json_object_get(reply, "ok")))
@@ -357,7 +357,9 @@ ctl_conn_error(struct ctl *ctl, json_t *reply, const char *notfound)
 		code = "unknown";
 	if (msg == NULL)
 		msg = code;
-	if (strcmp(code, "not_found") == 0 && notfound != NULL) {
+	if (strcmp(code, "not_found") == 0 && notfound != NULL &&
+	    strncmp(msg, "netns:", 6) != 0 &&
+	    strstr(msg, "namespace") == NULL) {
 		ctl_warnx("%s: operation failed: %s", ctl->cmd, notfound);
 		return (CTL_EXIT_FAIL);
 	}
@@ -366,12 +368,15 @@ ctl_conn_error(struct ctl *ctl, json_t *reply, const char *notfound)
 		    "already", ctl->cmd);
 		return (CTL_EXIT_FAIL);
 	}
+	/* With several namespaces, a change names one: say how. */
+	if (strncmp(msg, "netns: required", 15) == 0)
+		hint = " (give --netns NAME)";
 	/* The daemon's messages often start with its command's name. */
 	n = strlen(ctl->cmd);
 	if (strncmp(msg, ctl->cmd, n) == 0 && msg[n] == ':')
-		ctl_warnx("%s", msg);
+		ctl_warnx("%s%s", msg, hint);
 	else
-		ctl_warnx("%s: %s", ctl->cmd, msg);
+		ctl_warnx("%s: %s%s", ctl->cmd, msg, hint);
 	if (strcmp(code, "bad_request") == 0 ||
 	    strcmp(code, "bad_filter") == 0 ||
 	    strcmp(code, "too_large") == 0)

@@ -5,14 +5,23 @@
  * columns separated by white space, none of them empty ("-" stands for
  * a value the line does not have), then optional KEY=VALUE fields:
  *
- *   KIND PROTO SRC[:SPORT] -> DST[:DPORT] STATE STATUS MARK ID [KEY=VALUE...]
+ *   [NETNS] KIND PROTO SRC[:SPORT] -> DST[:DPORT] STATE STATUS MARK ID
+ *       [KEY=VALUE...]
  *
- * KIND is the line's event (new, update, destroy, snapshot, dump, get),
- * the tuple is the original direction of a conntrack or the expected
- * tuple of an expectation, whose STATE column says EXPECT and whose
- * STATUS column holds its flags.  IPv6 addresses with a port are written
- * [ADDRESS]:PORT.  The notices of the stream (overrun, lost, sync) become
- * messages on standard error.
+ * NETNS, the namespace's label, comes first when the line has one (when
+ * the daemon monitors several namespaces, or all of /run/netns); KIND is
+ * the line's event (new, update, destroy, snapshot, dump, get), the tuple
+ * is the original direction of a conntrack or the expected tuple of an
+ * expectation, whose STATE column says EXPECT and whose STATUS column
+ * holds its flags.  IPv6 addresses with a port are written [ADDRESS]:PORT.  A line of a resync
+ * has the field resync=yes; a resync destroy, which carries nothing but
+ * the entry's id, is written
+ *
+ *   [NETNS] destroy id=ID (resync: vanished unseen)
+ *
+ * A namespace line is "netns new NAME" or "netns gone NAME".  The other
+ * notices of the stream (overrun, lost, nats, sync) become messages on
+ * standard error.
  */
 #include "config.h"
 
@@ -23,7 +32,7 @@
 
 #define CTL_PRINT_FIELD	256
 
-/* Write a scalar member's value as text; "-" when absent. */
+/* Write a scalar member's value as text; "-" when absent, none if null. */
 static const char *
 ctl_print_scalar(json_t *v, char *buf, size_t len)
 {
@@ -38,6 +47,8 @@ ctl_print_scalar(json_t *v, char *buf, size_t len)
 		return ("yes");
 	if (json_is_false(v))
 		return ("no");
+	if (json_is_null(v))
+		return ("none");
 	if (json_is_real(v)) {
 		snprintf(buf, len, "%g", json_real_value(v));
 		return (buf);
@@ -161,6 +172,8 @@ ctl_print_ct(FILE *fp, json_t *ev)
 
 	ctl_print_head(fp, ev, orig, json_is_string(state) ?
 	    json_string_value(state) : "-", json_object_get(ev, "status"));
+	if (json_is_true(json_object_get(ev, "resync")))
+		fputs(" resync=yes", fp);
 	ctl_print_extra(fp, "timeout", ev, "timeout");
 	ctl_print_extra(fp, "zone", ev, "zone");
 	ctl_print_extra(fp, "icmp_type", orig, "icmp_type");
@@ -209,50 +222,90 @@ ctl_print_expect(FILE *fp, json_t *ev)
 	ctl_print_extra(fp, "class", ev, "class");
 }
 
+/* Print the namespace column of a line that names its namespace. */
+static void
+ctl_print_ns(FILE *fp, json_t *v)
+{
+	const char	*ns = json_string_value(json_object_get(v, "netns"));
+
+	if (ns != NULL)
+		fprintf(fp, "%-12s ", ns);
+}
+
 /* Print an entry line (type ct or expect) as one line of columns. */
 void
 ctl_print_entry(FILE *fp, json_t *ev)
 {
 	const char	*type = json_string_value(json_object_get(ev, "type"));
+	char		 a[32], b[32];
 
+	ctl_print_ns(fp, ev);
 	if (type != NULL && strcmp(type, "expect") == 0)
 		ctl_print_expect(fp, ev);
-	else
+	else if (json_is_true(json_object_get(ev, "resync")) &&
+	    json_object_get(ev, "orig") == NULL) {
+		/* The resync's index keeps nothing of an entry but its id. */
+		fprintf(fp, "%s id=%s (resync: vanished unseen)",
+		    ctl_print_get(ev, "event", a, sizeof a),
+		    ctl_print_get(ev, "id", b, sizeof b));
+	} else
 		ctl_print_ct(fp, ev);
 	fputc('\n', fp);
 }
 
-/* Turn a notice of the stream (overrun, lost, sync) into a message. */
+/* Print a namespace line: "netns new NAME" or "netns gone NAME". */
+void
+ctl_print_netns(FILE *fp, json_t *v)
+{
+	char	a[32], b[CTL_PRINT_FIELD];
+
+	fprintf(fp, "netns %s %s\n", ctl_print_get(v, "event", a, sizeof a),
+	    ctl_print_get(v, "netns", b, sizeof b));
+}
+
+/* Turn a notice of the stream (overrun, lost, nats, sync) into a message. */
 void
 ctl_print_notice(json_t *v)
 {
 	const char	*type = json_string_value(json_object_get(v, "type"));
-	char		 a[32], b[32], c[32];
-	json_t		*e;
+	const char	*ns = json_string_value(json_object_get(v, "netns"));
+	char		 a[32], b[32], c[32], d[32], e[32], where[128] = "";
+	json_t		*err;
 
 	if (type == NULL)
 		return;
+	if (ns != NULL)
+		snprintf(where, sizeof where, " in %s", ns);
 	if (strcmp(type, "overrun") == 0) {
+		/* The kernel counts netlink messages, one per event. */
 		if (json_integer_value(json_object_get(v, "lost")) > 0)
-			ctl_warnx("overrun: the kernel dropped %s events "
-			    "(seq %s): the stream is incomplete",
-			    ctl_print_get(v, "lost", a, sizeof a),
+			ctl_warnx("overrun%s: the kernel dropped %s netlink "
+			    "messages (seq %s): the stream is incomplete",
+			    where, ctl_print_get(v, "lost", a, sizeof a),
 			    ctl_print_get(v, "seq", b, sizeof b));
 		else
-			ctl_warnx("overrun: the kernel dropped events "
-			    "(seq %s): the stream is incomplete",
+			ctl_warnx("overrun%s: the kernel dropped netlink "
+			    "messages, how many is unknown (seq %s): the "
+			    "stream is incomplete", where,
 			    ctl_print_get(v, "seq", b, sizeof b));
 	} else if (strcmp(type, "lost") == 0)
 		ctl_warnx("lost: %s lines (seq %s to %s) were discarded: "
 		    "this reader was too slow", ctl_print_get(v, "count", a,
 		    sizeof a), ctl_print_get(v, "first_seq", b, sizeof b),
 		    ctl_print_get(v, "last_seq", c, sizeof c));
+	else if (strcmp(type, "nats") == 0)
+		ctl_warnx("nats: %s lines (seq %s to %s) were not published "
+		    "to NATS: %s dropped, %s failed", ctl_print_get(v, "count",
+		    a, sizeof a), ctl_print_get(v, "first_seq", b, sizeof b),
+		    ctl_print_get(v, "last_seq", c, sizeof c),
+		    ctl_print_get(v, "dropped", d, sizeof d),
+		    ctl_print_get(v, "failed", e, sizeof e));
 	else if (strcmp(type, "sync") == 0) {
-		e = json_object_get(v, "error");
-		if (e != NULL)
+		err = json_object_get(v, "error");
+		if (err != NULL)
 			ctl_warnx("snapshot incomplete after %s entries: %s",
 			    ctl_print_get(v, "entries", a, sizeof a),
-			    ctl_print_get(e, "message", b, sizeof b));
+			    ctl_print_get(err, "message", b, sizeof b));
 		else
 			ctl_warnx("snapshot: %s entries; live events follow",
 			    ctl_print_get(v, "entries", a, sizeof a));
@@ -278,9 +331,12 @@ ctl_print_duration(FILE *fp, json_t *v)
 	fprintf(fp, "%" JSON_INTEGER_FORMAT "s", s % 60);
 }
 
-/* Print "name value" for every scalar member of obj not in known. */
+/*
+ * Print "name value" for every scalar member of obj not in known (those
+ * of later versions), indented by indent spaces.
+ */
 static void
-ctl_print_rest(FILE *fp, json_t *obj, const char *const *known)
+ctl_print_rest(FILE *fp, json_t *obj, const char *const *known, int indent)
 {
 	const char	*k;
 	json_t		*v;
@@ -293,8 +349,8 @@ ctl_print_rest(FILE *fp, json_t *obj, const char *const *known)
 				break;
 		if (known[i] != NULL || json_is_object(v) || json_is_array(v))
 			continue;
-		fprintf(fp, "  %-17s %s\n", k, ctl_print_scalar(v, b,
-		    sizeof b));
+		fprintf(fp, "%*s%-*s %s\n", indent, "", 19 - indent, k,
+		    ctl_print_scalar(v, b, sizeof b));
 	}
 }
 
@@ -378,7 +434,7 @@ ctl_print_stats_ns(FILE *fp, json_t *ns)
 	fprintf(fp, "    %-15s %s messages, %s bytes\n", "netlink",
 	    ctl_print_get(ns, "netlink_messages", a, sizeof a),
 	    ctl_print_get(ns, "netlink_bytes", b, sizeof b));
-	fprintf(fp, "    %-15s %s (%s events dropped; socket drop counter "
+	fprintf(fp, "    %-15s %s (%s messages dropped; socket drop counter "
 	    "%s)\n", "overruns", ctl_print_get(ns, "overruns", a, sizeof a),
 	    ctl_print_get(ns, "kernel_drops", b, sizeof b),
 	    ctl_print_get(ns, "socket_drops", c, sizeof c));
@@ -397,22 +453,70 @@ ctl_print_stats_ns(FILE *fp, json_t *ns)
 	    "requests", ctl_print_get(ns, "requests", a, sizeof a),
 	    ctl_print_get(ns, "dumps", b, sizeof b));
 	ctl_print_resync(fp, json_object_get(ns, "resync"));
-	ctl_print_rest(fp, ns, nknown);
+	ctl_print_rest(fp, ns, nknown, 4);
+}
+
+/* Print a string member that may be null; none for null or absent. */
+static const char *
+ctl_print_text(json_t *obj, const char *key)
+{
+	const char	*s = json_string_value(json_object_get(obj, key));
+
+	return (s != NULL ? s : "none");
+}
+
+/* Print the NATS output's counters; off when there is no NATS output. */
+static void
+ctl_print_nats(FILE *fp, json_t *n)
+{
+	char	a[32], b[32], c[32], d[32], e[32], f[32];
+
+	if (!json_is_object(n)) {
+		fprintf(fp, "  %-17s off\n", "nats");
+		return;
+	}
+	if (json_is_true(json_object_get(n, "connected")))
+		fprintf(fp, "  %-17s connected to %s", "nats",
+		    ctl_print_text(n, "server"));
+	else
+		fprintf(fp, "  %-17s not connected", "nats");
+	fprintf(fp, ", subject %s, stream %s\n", ctl_print_text(n, "subject"),
+	    ctl_print_text(n, "stream"));
+	fprintf(fp, "    %-15s %s: %s published, %s acked, %s dropped, %s "
+	    "failed (%s retries)\n", "lines",
+	    ctl_print_get(n, "lines", a, sizeof a),
+	    ctl_print_get(n, "published", b, sizeof b),
+	    ctl_print_get(n, "acked", c, sizeof c),
+	    ctl_print_get(n, "dropped", d, sizeof d),
+	    ctl_print_get(n, "failed", e, sizeof e),
+	    ctl_print_get(n, "retries", f, sizeof f));
+	fprintf(fp, "    %-15s %s lines, %s bytes (%s awaiting an ack)\n",
+	    "pending", ctl_print_get(n, "pending", a, sizeof a),
+	    ctl_print_get(n, "pending_bytes", b, sizeof b),
+	    ctl_print_get(n, "in_flight", c, sizeof c));
+	fprintf(fp, "    %-15s %s connects, %s reconnects, %s disconnects\n",
+	    "connections", ctl_print_get(n, "connects", a, sizeof a),
+	    ctl_print_get(n, "reconnects", b, sizeof b),
+	    ctl_print_get(n, "disconnects", c, sizeof c));
+	fprintf(fp, "    %-15s %s\n", "lost reports", ctl_print_get(n,
+	    "lost_reports", a, sizeof a));
+	fprintf(fp, "    %-15s %s\n", "last error", ctl_print_text(n,
+	    "last_error"));
 }
 
 /*
- * Print the result of stats as a summary: the daemon's totals, each
- * namespace it watches, each subscriber, then the kernel's counters of
- * the namespace asked about.
+ * Print the result of stats as a summary: the daemon's totals, its NATS
+ * output, each namespace it watches (only netns if not NULL), each
+ * subscriber, then the kernel's counters of the namespace asked about.
  */
 void
-ctl_print_stats(FILE *fp, json_t *r)
+ctl_print_stats(FILE *fp, json_t *r, const char *netns)
 {
 	static const char *const dknown[] = { "uptime", "events", "lines",
 	    "undecodable", "netlink_messages", "netlink_bytes", "overruns",
 	    "kernel_drops", "retried_deliveries", "clients",
-	    "clients_accepted", "clients_refused",
-	    "dumps", "subscribers", "subscriber_list", "namespaces", NULL };
+	    "clients_accepted", "clients_refused", "dumps", "subscribers",
+	    "subscriber_list", "namespaces", "nats", NULL };
 	static const char *const kknown[] = { "netns", "entries",
 	    "max_entries", "cpus", "cpu_sum", "error", NULL };
 	json_t		*d = json_object_get(r, "daemon");
@@ -436,7 +540,7 @@ ctl_print_stats(FILE *fp, json_t *r)
 	fprintf(fp, "  %-17s %s messages, %s bytes\n", "netlink",
 	    ctl_print_get(d, "netlink_messages", a, sizeof a),
 	    ctl_print_get(d, "netlink_bytes", b, sizeof b));
-	fprintf(fp, "  %-17s %s (%s events dropped)\n", "overruns",
+	fprintf(fp, "  %-17s %s (%s messages dropped)\n", "overruns",
 	    ctl_print_get(d, "overruns", a, sizeof a),
 	    ctl_print_get(d, "kernel_drops", b, sizeof b));
 	fprintf(fp, "  %-17s %s (deliveries the kernel retries, "
@@ -448,9 +552,13 @@ ctl_print_stats(FILE *fp, json_t *r)
 	    ctl_print_get(d, "clients_refused", c, sizeof c));
 	fprintf(fp, "  %-17s %s\n", "dumps", ctl_print_get(d, "dumps", a,
 	    sizeof a));
-	ctl_print_rest(fp, d, dknown);
-	json_array_foreach(json_object_get(d, "namespaces"), i, v)
-		ctl_print_stats_ns(fp, v);
+	ctl_print_nats(fp, json_object_get(d, "nats"));
+	ctl_print_rest(fp, d, dknown, 2);
+	json_array_foreach(json_object_get(d, "namespaces"), i, v) {
+		t = json_string_value(json_object_get(v, "netns"));
+		if (netns == NULL || (t != NULL && strcmp(t, netns) == 0))
+			ctl_print_stats_ns(fp, v);
+	}
 	fprintf(fp, "  %-17s %s\n", "subscribers",
 	    ctl_print_get(d, "subscribers", a, sizeof a));
 	json_array_foreach(json_object_get(d, "subscriber_list"), i, v)
@@ -465,15 +573,15 @@ ctl_print_stats(FILE *fp, json_t *r)
 	fprintf(fp, "  %-17s ", "per-cpu sums");
 	ctl_print_counters(fp, json_object_get(k, "cpu_sum"));
 	fputc('\n', fp);
-	ctl_print_rest(fp, k, kknown);
+	ctl_print_rest(fp, k, kknown, 2);
 	if (json_object_get(k, "error") != NULL)
 		fprintf(fp, "  %-17s %s\n", "error", ctl_print_get(k, "error",
 		    a, sizeof a));
 }
 
-/* Print the result of diagnose: the settings, then the findings. */
-void
-ctl_print_diagnose(FILE *fp, json_t *r)
+/* Print one namespace's diagnosis: its settings, then its findings. */
+static void
+ctl_print_diagnose_ns(FILE *fp, json_t *r)
 {
 	const char	*k;
 	json_t		*v, *f = json_object_get(r, "findings");
@@ -481,8 +589,8 @@ ctl_print_diagnose(FILE *fp, json_t *r)
 	size_t		 i;
 
 	json_object_foreach(r, k, v) {
-		if (strcmp(k, "findings") == 0)
-			continue;
+		if (json_is_object(v) || json_is_array(v))
+			continue;	/* findings, namespaces */
 		if (json_is_integer(v) && json_integer_value(v) == -1)
 			fprintf(fp, "%-23s unreadable\n", k);
 		else
@@ -497,4 +605,26 @@ ctl_print_diagnose(FILE *fp, json_t *r)
 		fprintf(fp, "%s: %s\n", ctl_print_get(v, "severity", b,
 		    sizeof b), json_is_string(json_object_get(v, "message")) ?
 		    json_string_value(json_object_get(v, "message")) : "-");
+}
+
+/*
+ * Print the result of diagnose: the namespace asked for with netns, or
+ * else every namespace the daemon monitors, one block each, separated by
+ * an empty line.
+ */
+void
+ctl_print_diagnose(FILE *fp, json_t *r, const char *netns)
+{
+	json_t	*all = json_object_get(r, "namespaces"), *v;
+	size_t	 i;
+
+	if (netns != NULL || json_array_size(all) <= 1) {
+		ctl_print_diagnose_ns(fp, r);
+		return;
+	}
+	json_array_foreach(all, i, v) {
+		if (i > 0)
+			fputc('\n', fp);
+		ctl_print_diagnose_ns(fp, v);
+	}
 }

@@ -1,13 +1,15 @@
 /*
  * ctstreamctl.c - the command-line client of ctstreamd.
  *
- *   ctstreamctl [-j] [-E path] [-C path] command [arguments]
+ *   ctstreamctl [-j] [-E path] [-C path] [--netns name] command [args]
  *
  * watch subscribes on the events socket and prints events as they come;
  * the other commands send one request to the control socket and print
  * its answer, in columns for people or, with -j, as the daemon's JSON
- * lines unchanged.  Messages and exit statuses follow conntrack(8): 0
- * for success, 1 when the operation failed, 2 for a usage error.
+ * lines unchanged.  --netns names the namespace a request is for (a
+ * filter clause for watch) when the daemon monitors several.  Messages
+ * and exit statuses follow conntrack(8): 0 for success, 1 when the
+ * operation failed, 2 for a usage error.
  *
  * The options of every command are parsed in one pass (so they may come
  * before or after the command and its operands), then checked against the
@@ -18,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -41,7 +44,7 @@ enum ctl_opt {
 	O_TYPES, O_EVENTS, O_FAMILY, O_PROTO, O_SRC, O_DST, O_SPORT, O_DPORT,
 	O_MARK, O_ZONE, O_STATUS, O_STATE, O_FILTER, O_SNAPSHOT, O_EXPECT,
 	O_REPLY, O_ID, O_ICMP_TYPE, O_ICMP_CODE, O_ICMP_ID, O_LABEL,
-	O_TIMEOUT, O_ALL,
+	O_TIMEOUT, O_ALL, O_NETNS,
 	O_MAX
 };
 
@@ -53,6 +56,7 @@ enum ctl_opt {
 #define F_TABLE		(F_FILTER & ~(B(O_TYPES) | B(O_EVENTS)))
 #define F_ICMP		(B(O_ICMP_TYPE) | B(O_ICMP_CODE) | B(O_ICMP_ID))
 #define F_ENTRY		(B(O_REPLY) | B(O_ZONE) | B(O_ID) | F_ICMP)
+#define F_NS		B(O_NETNS)
 
 /* The filter key of each filter option, NULL for the others. */
 static const char *const ctl_filter_keys[O_MAX] = {
@@ -60,6 +64,7 @@ static const char *const ctl_filter_keys[O_MAX] = {
 	[O_PROTO] = "proto", [O_SRC] = "src", [O_DST] = "dst",
 	[O_SPORT] = "sport", [O_DPORT] = "dport", [O_MARK] = "mark",
 	[O_ZONE] = "zone", [O_STATUS] = "status", [O_STATE] = "state",
+	[O_NETNS] = "netns",
 };
 
 /* Global options have values above the command options. */
@@ -96,6 +101,7 @@ static const struct option ctl_longopts[] = {
 	{ "label", required_argument, NULL, O_LABEL },
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
 	{ "all", no_argument, NULL, O_ALL },
+	{ "netns", required_argument, NULL, O_NETNS },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -168,17 +174,20 @@ static void
 ctl_help(FILE *fp)
 {
 	fputs(
-"usage: ctstreamctl [-j] [-E path] [-C path] command [arguments]\n"
+"usage: ctstreamctl [-j] [-E path] [-C path] [--netns name] command "
+    "[arguments]\n"
 "Query and change ctstreamd's view of the conntrack table.\n"
 "\n"
 "Commands:\n"
 "  watch [FILTER] [--snapshot]       print events as they happen\n"
-"  get PROTO SRC[:PORT] DST[:PORT] [--reply] [--zone N] [--expect]\n"
-"  get --id N [--zone N]             print one entry\n"
+"  get PROTO SRC[:PORT] DST[:PORT] [--reply] [--zone N] [--id N] [--expect]\n"
+"  get --id N                        print one entry, of any zone\n"
 "  dump [FILTER] [--expect]          print the table\n"
-"  stats | diagnose | version | ping ask the daemon\n"
-"  delete PROTO SRC[:PORT] DST[:PORT] [--reply] [--zone N] [--expect]\n"
-"  delete --id N [--zone N]          delete one entry\n"
+"  stats | diagnose                  counters; the startup self-diagnosis\n"
+"  version | ping                    ask the daemon\n"
+"  delete PROTO SRC[:PORT] DST[:PORT] [--reply] [--zone N] [--id N] "
+    "[--expect]\n"
+"  delete --id N                     delete one entry, of any zone\n"
 "  update PROTO SRC[:PORT] DST[:PORT] | --id N  --mark N [--label N,...]\n"
 "  flush FILTER | --all [--expect]   delete the matching entries\n"
 "  create PROTO SRC[:PORT] DST[:PORT] --timeout N [--state S] [--mark N]\n"
@@ -189,6 +198,12 @@ ctl_help(FILE *fp)
 "  -C, --control-socket PATH  default " CTL_CONTROL_SOCKET "\n"
 "  -j, --json                 print the daemon's JSON lines unchanged\n"
 "  -h, --help, -V, --version\n"
+"\n"
+"Namespace option (every command but version, ping and help):\n"
+"      --netns NAME           the namespace, by the label its lines carry;\n"
+"                             needed by get, delete, update, flush and create\n"
+"                             when the daemon monitors several; watch takes\n"
+"                             a list NAME[,NAME...]\n"
 "\n"
 "FILTER options (watch, dump, flush):\n"
 "  -t, --types ct,expect      -e, --events new,update,destroy (watch)\n"
@@ -284,13 +299,49 @@ ctl_request(const char *name)
 	return (json_pack("{s:s,s:i}", "cmd", name, "id", 1));
 }
 
+/* Start a request of the control socket, for the namespace of --netns. */
+static json_t *
+ctl_request_ns(struct ctl *ctl, const char *name)
+{
+	json_t	*req = ctl_request(name);
+
+	if (ctl->netns != NULL)
+		json_object_set_new(req, "netns", json_string(ctl->netns));
+	return (req);
+}
+
+/*
+ * Check the --netns of a command that names one namespace with the netns
+ * member of its request (every command but watch, whose filter takes a
+ * list).  Returns 0 or an exit status after a message.
+ */
+static int
+ctl_netns(struct ctl *ctl, struct ctl_args *a)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < a->ngiven; i++)
+		if (a->given[i].opt == O_NETNS)
+			n++;
+	if (n > 1)
+		return (ctl_usage_error(ctl, "--netns: %s takes one namespace",
+		    ctl->cmd));
+	if (*a->last[O_NETNS] == '\0')
+		return (ctl_usage_error(ctl, "--netns: a namespace label is "
+		    "needed"));
+	ctl->netns = a->last[O_NETNS];
+	return (0);
+}
+
 /*
  * Build the filter of watch, dump or flush from the filter options; NULL
- * if there is none.  Returns 0, or an exit status after a message.
+ * if there is none.  --netns becomes a clause for watch only: dump and
+ * flush send it as their netns member.  Returns 0, or an exit status after
+ * a message.
  */
 static int
 ctl_filter(struct ctl *ctl, struct ctl_args *a, bool directed,
-    json_t **out)
+    bool netns_clause, json_t **out)
 {
 	char	 err[CTL_ERRLEN];
 	json_t	*f = json_object();
@@ -298,7 +349,8 @@ ctl_filter(struct ctl *ctl, struct ctl_args *a, bool directed,
 
 	*out = NULL;
 	for (i = 0; i < a->ngiven; i++) {
-		if (ctl_filter_keys[a->given[i].opt] == NULL)
+		if (ctl_filter_keys[a->given[i].opt] == NULL ||
+		    (a->given[i].opt == O_NETNS && !netns_clause))
 			continue;
 		if (ctl_args_filter_add(f, directed,
 		    ctl_filter_keys[a->given[i].opt], a->given[i].val, err,
@@ -341,6 +393,10 @@ ctl_entry(struct ctl *ctl, struct ctl_args *a, json_t *req, bool expect)
 	if (a->noperands == 0 && (a->seen & (B(O_REPLY) | F_ICMP)) != 0)
 		return (ctl_usage_error(ctl, "--reply and the ICMP options "
 		    "need a tuple: PROTO SRC DST"));
+	/* The daemon finds an id in every zone and uses the entry's own. */
+	if (a->noperands == 0 && a->last[O_ZONE] != NULL)
+		return (ctl_usage_error(ctl, "--zone goes with a tuple: --id "
+		    "alone finds the entry in any zone"));
 	if (a->noperands > 0) {
 		icmp.type = a->last[O_ICMP_TYPE];
 		icmp.code = a->last[O_ICMP_CODE];
@@ -387,8 +443,31 @@ struct ctl_watch {
 	struct ctl	*ctl;
 	bool		 subscribed;
 	bool		 filtered;
+	json_t		*netns;		/* the filter's netns clause */
 	unsigned long	 shown;
 };
+
+/*
+ * Tell whether a line names a namespace that the filter's netns clause
+ * leaves out: the daemon sends overrun and namespace lines, and resync
+ * destroy lines, whatever the filter says.
+ */
+static bool
+ctl_watch_other_ns(struct ctl_watch *w, json_t *v)
+{
+	const char	*ns = json_string_value(json_object_get(v, "netns"));
+	json_t		*e;
+	size_t		 i;
+
+	if (ns == NULL || w->netns == NULL)
+		return (false);
+	if (json_is_string(w->netns))
+		return (strcmp(json_string_value(w->netns), ns) != 0);
+	json_array_foreach(w->netns, i, e)
+		if (json_is_string(e) && strcmp(json_string_value(e), ns) == 0)
+			return (false);
+	return (true);
+}
 
 /*
  * Handle one line of the events socket.  Returns 0 to go on, or an exit
@@ -435,14 +514,23 @@ ctl_watch_line(struct ctl_watch *w, char *line, size_t len)
 			    "object");
 		return (0);
 	}
+	if (ctl_watch_other_ns(w, v)) {
+		json_decref(v);
+		return (0);
+	}
 	if (strcmp(type, "ct") == 0 || strcmp(type, "expect") == 0) {
 		if (ctl->json)
 			ctl_out(line, len);
 		else
 			ctl_print_entry(stdout, v);
 		w->shown++;
+	} else if (strcmp(type, "netns") == 0) {
+		if (ctl->json)
+			ctl_out(line, len);
+		else
+			ctl_print_netns(stdout, v);
 	} else if (strcmp(type, "overrun") == 0 ||
-	    strcmp(type, "lost") == 0) {
+	    strcmp(type, "lost") == 0 || strcmp(type, "nats") == 0) {
 		if (ctl->json)
 			ctl_out(line, len);
 		ctl_print_notice(v);
@@ -475,11 +563,12 @@ ctl_cmd_watch(struct ctl *ctl, struct ctl_args *a)
 			directed = true;
 	if ((a->seen & B(O_TYPES)) == 0)
 		directed = true;
-	if ((r = ctl_filter(ctl, a, directed, &filter)) != 0)
+	if ((r = ctl_filter(ctl, a, directed, true, &filter)) != 0)
 		return (r);
 	memset(&w, 0, sizeof w);
 	w.ctl = ctl;
 	w.filtered = filter != NULL;
+	w.netns = json_incref(json_object_get(filter, "netns"));
 	req = ctl_request("subscribe");
 	if (filter != NULL)
 		json_object_set_new(req, "filter", filter);
@@ -494,10 +583,12 @@ ctl_cmd_watch(struct ctl *ctl, struct ctl_args *a)
 
 	if (ctl_conn_open(&c, ctl->events_path) == -1) {
 		json_decref(req);
+		json_decref(w.netns);
 		return (CTL_EXIT_FAIL);
 	}
 	if (ctl_conn_send(&c, req) == -1) {
 		ctl_conn_close(&c);
+		json_decref(w.netns);
 		return (CTL_EXIT_FAIL);
 	}
 	for (;;) {
@@ -539,6 +630,7 @@ ctl_cmd_watch(struct ctl *ctl, struct ctl_args *a)
 	}
 out:
 	ctl_conn_close(&c);
+	json_decref(w.netns);
 	return (r);
 }
 
@@ -583,9 +675,9 @@ ctl_cmd_dump(struct ctl *ctl, struct ctl_args *a)
 	char		*raw;
 	int		 r;
 
-	if ((r = ctl_filter(ctl, a, !expect, &filter)) != 0)
+	if ((r = ctl_filter(ctl, a, !expect, false, &filter)) != 0)
 		return (r);
-	req = ctl_request("dump");
+	req = ctl_request_ns(ctl, "dump");
 	json_object_set_new(req, "table", json_string(expect ? "expect" :
 	    "ct"));
 	if (filter != NULL)
@@ -637,7 +729,7 @@ static int
 ctl_cmd_get(struct ctl *ctl, struct ctl_args *a)
 {
 	bool	 expect = (a->seen & B(O_EXPECT)) != 0;
-	json_t	*req = ctl_request("get"), *reply;
+	json_t	*req = ctl_request_ns(ctl, "get"), *reply;
 	char	*raw, buf[64];
 	int	 r;
 
@@ -669,13 +761,14 @@ ctl_cmd_stats(struct ctl *ctl, struct ctl_args *a)
 	char		*raw;
 	int		 r;
 
-	if ((r = ctl_simple(ctl, ctl_request("stats"), NULL, &reply,
+	if ((r = ctl_simple(ctl, ctl_request_ns(ctl, "stats"), NULL, &reply,
 	    &raw)) != 0)
 		return (r);
 	if (ctl->json)
 		ctl_out_result(raw, reply);
 	else
-		ctl_print_stats(stdout, json_object_get(reply, "result"));
+		ctl_print_stats(stdout, json_object_get(reply, "result"),
+		    ctl->netns);
 	k = json_object_get(json_object_get(reply, "result"), "kernel");
 	if ((e = json_string_value(json_object_get(k, "error"))) != NULL)
 		ctl_warnx("stats: the kernel's statistics are incomplete: %s",
@@ -693,13 +786,14 @@ ctl_cmd_diagnose(struct ctl *ctl, struct ctl_args *a)
 	char	*raw;
 	int	 r;
 
-	if ((r = ctl_simple(ctl, ctl_request("diagnose"), NULL, &reply,
+	if ((r = ctl_simple(ctl, ctl_request_ns(ctl, "diagnose"), NULL, &reply,
 	    &raw)) != 0)
 		return (r);
 	if (ctl->json)
 		ctl_out_result(raw, reply);
 	else
-		ctl_print_diagnose(stdout, json_object_get(reply, "result"));
+		ctl_print_diagnose(stdout, json_object_get(reply, "result"),
+		    ctl->netns);
 	json_decref(reply);
 	free(raw);
 	return (CTL_EXIT_OK);
@@ -779,7 +873,7 @@ static int
 ctl_cmd_delete(struct ctl *ctl, struct ctl_args *a)
 {
 	bool	 expect = (a->seen & B(O_EXPECT)) != 0;
-	json_t	*req = ctl_request("delete"), *reply;
+	json_t	*req = ctl_request_ns(ctl, "delete"), *reply;
 	char	*raw, buf[64];
 	int	 r;
 
@@ -802,7 +896,7 @@ ctl_cmd_delete(struct ctl *ctl, struct ctl_args *a)
 static int
 ctl_cmd_update(struct ctl *ctl, struct ctl_args *a)
 {
-	json_t		*req = ctl_request("update"), *reply, *labels;
+	json_t		*req = ctl_request_ns(ctl, "update"), *reply, *labels;
 	char		*raw, buf[64], err[CTL_ERRLEN];
 	json_int_t	 n;
 	size_t		 i;
@@ -856,7 +950,7 @@ ctl_cmd_flush(struct ctl *ctl, struct ctl_args *a)
 	char		*raw;
 	int		 r;
 
-	if ((r = ctl_filter(ctl, a, !expect, &filter)) != 0)
+	if ((r = ctl_filter(ctl, a, !expect, false, &filter)) != 0)
 		return (r);
 	if (filter == NULL && !all)
 		return (ctl_usage_error(ctl, "refusing to flush the whole "
@@ -866,7 +960,7 @@ ctl_cmd_flush(struct ctl *ctl, struct ctl_args *a)
 		return (ctl_usage_error(ctl, "give either a filter or --all, "
 		    "not both"));
 	}
-	req = ctl_request("flush");
+	req = ctl_request_ns(ctl, "flush");
 	json_object_set_new(req, "table", json_string(expect ? "expect" :
 	    "ct"));
 	if (all)
@@ -912,7 +1006,7 @@ ctl_cmd_flush(struct ctl *ctl, struct ctl_args *a)
 static int
 ctl_cmd_create(struct ctl *ctl, struct ctl_args *a)
 {
-	json_t		*req = ctl_request("create"), *reply, *arr;
+	json_t		*req = ctl_request_ns(ctl, "create"), *reply, *arr;
 	char		*raw, err[CTL_ERRLEN];
 	json_int_t	 n;
 	size_t		 i;
@@ -936,7 +1030,13 @@ ctl_cmd_create(struct ctl *ctl, struct ctl_args *a)
 		json_object_set_new(req, "mark", json_integer(n));
 	}
 	if (a->last[O_STATE] != NULL) {
+		/* The daemon refuses a state for any other protocol. */
 		p = ctl_args_proto(a->operands[0]);
+		if (p != IPPROTO_TCP) {
+			r = ctl_usage_error(ctl, "--state: can only be set for "
+			    "tcp, not %s", a->operands[0]);
+			goto fail;
+		}
 		if (names_state_parse((uint8_t)p, a->last[O_STATE]) < 0) {
 			r = ctl_usage_error(ctl, "--state '%s': not a state of "
 			    "%s", a->last[O_STATE], a->operands[0]);
@@ -994,23 +1094,24 @@ ctl_cmd_help(struct ctl *ctl, struct ctl_args *a)
 }
 
 static const struct ctl_cmd ctl_cmds[] = {
-	{ "watch", ctl_cmd_watch, F_FILTER | B(O_SNAPSHOT), 0, 0, "" },
-	{ "get", ctl_cmd_get, F_ENTRY | B(O_EXPECT), 0, 3,
+	{ "watch", ctl_cmd_watch, F_FILTER | F_NS | B(O_SNAPSHOT), 0, 0,
+	    "" },
+	{ "get", ctl_cmd_get, F_ENTRY | F_NS | B(O_EXPECT), 0, 3,
 	    "PROTO SRC[:PORT] DST[:PORT]" },
-	{ "dump", ctl_cmd_dump, F_TABLE | B(O_EXPECT), 0, 0, "" },
-	{ "stats", ctl_cmd_stats, 0, 0, 0, "" },
-	{ "diagnose", ctl_cmd_diagnose, 0, 0, 0, "" },
+	{ "dump", ctl_cmd_dump, F_TABLE | F_NS | B(O_EXPECT), 0, 0, "" },
+	{ "stats", ctl_cmd_stats, F_NS, 0, 0, "" },
+	{ "diagnose", ctl_cmd_diagnose, F_NS, 0, 0, "" },
 	{ "version", ctl_cmd_version, 0, 0, 0, "" },
 	{ "ping", ctl_cmd_ping, 0, 0, 0, "" },
-	{ "delete", ctl_cmd_delete, F_ENTRY | B(O_EXPECT), 0, 3,
+	{ "delete", ctl_cmd_delete, F_ENTRY | F_NS | B(O_EXPECT), 0, 3,
 	    "PROTO SRC[:PORT] DST[:PORT]" },
-	{ "update", ctl_cmd_update, F_ENTRY | B(O_MARK) | B(O_LABEL), 0, 3,
-	    "PROTO SRC[:PORT] DST[:PORT]" },
-	{ "flush", ctl_cmd_flush, F_TABLE | B(O_EXPECT) | B(O_ALL), 0, 0,
-	    "" },
-	{ "create", ctl_cmd_create, F_ICMP | B(O_ZONE) | B(O_TIMEOUT) |
-	    B(O_STATE) | B(O_MARK) | B(O_LABEL) | B(O_STATUS), 3, 3,
-	    "PROTO SRC[:PORT] DST[:PORT]" },
+	{ "update", ctl_cmd_update, F_ENTRY | F_NS | B(O_MARK) | B(O_LABEL),
+	    0, 3, "PROTO SRC[:PORT] DST[:PORT]" },
+	{ "flush", ctl_cmd_flush, F_TABLE | F_NS | B(O_EXPECT) | B(O_ALL), 0,
+	    0, "" },
+	{ "create", ctl_cmd_create, F_ICMP | F_NS | B(O_ZONE) |
+	    B(O_TIMEOUT) | B(O_STATE) | B(O_MARK) | B(O_LABEL) | B(O_STATUS),
+	    3, 3, "PROTO SRC[:PORT] DST[:PORT]" },
 	{ "help", ctl_cmd_help, 0, 0, 0, "" },
 };
 
@@ -1129,6 +1230,9 @@ main(int argc, char *argv[])
 	if (a.noperands < cmd->min ||
 	    (a.noperands > 0 && a.noperands < cmd->max))
 		return (ctl_usage_error(&ctl, "expected %s", cmd->operands));
+	if ((a.seen & B(O_NETNS)) != 0 && cmd->fn != ctl_cmd_watch &&
+	    (r = ctl_netns(&ctl, &a)) != 0)
+		return (r);
 
 	r = cmd->fn(&ctl, &a);
 	if (ctl_flush() < 0 && r == CTL_EXIT_OK)

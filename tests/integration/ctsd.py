@@ -824,6 +824,43 @@ RETRY_STDERR = [
 ]
 
 
+
+def namespace_stderr(names):
+    """What the daemon says on stderr about each namespace it opens, for a
+    Daemon(allow_stderr) when it monitors others besides its first."""
+    out = []
+    for n in names:
+        n = re.escape(n)
+        out += [
+            r"^ctstreamd: monitoring %s: types [a-z,]+, events [a-z,]+, "
+            r"receive buffer \d+ bytes$" % n,
+            r"^ctstreamd: %s: \d+ entries known at startup$" % n,
+            r"^ctstreamd: %s: net\.netfilter\.nf_conntrack_"
+            r"(events is 2|acct is 0|timestamp is 0): " % n,
+        ]
+    return out
+
+
+# What the daemon says on stderr with --netns-all: whatever it says about
+# other people's namespaces too (Daemon(allow_stderr), with allow_loss).
+NETNS_ALL_STDERR = [
+    r"^ctstreamd: (?!ctsd-%d-)[^ :]+: " % os.getpid(),
+    r"^ctstreamd: monitoring (?!ctsd-%d-)[^ :]+: " % os.getpid(),
+    r"^ctstreamd: following the namespaces under /run/netns \(\d+ now\)$",
+    # Other suites' floods (make check -j2) fill stdout faster than the
+    # harness reads it; at exit the daemon says what it did not write.
+    r"^ctstreamd: standard output: \d+ bytes not written at exit ",
+    r"^ctstreamd: monitoring [^ :]+: types ",
+    r"^ctstreamd: [^ :]+: \d+ entries known at startup$",
+    r"^ctstreamd: [^ :]+: net\.netfilter\.nf_conntrack_",
+    r"^ctstreamd: [^ :]+: the namespace is gone; its sockets are closed$",
+    r"^ctstreamd: [^ :]+: (not monitored|cannot monitor): ",
+    r"^ctstreamd: [^ :]+: /run/netns/[^ ]+ never became a network namespace$",
+    r"^ctstreamd: [^ :]+: cannot open the conntrack sockets",
+    r"^ctstreamd: running as root without capabilities",
+] + LOSS_STDERR
+
+
 # ---------------------------------------------------------------------------
 # conntrack -E as ground truth
 

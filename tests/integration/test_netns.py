@@ -37,17 +37,7 @@ def case(fn):
 
 def allow_for(names):
     """stderr lines the daemon writes for every namespace it opens."""
-    out = []
-    for n in names:
-        n = re.escape(n)
-        out += [
-            r"^ctstreamd: monitoring %s: types [a-z,]+, events [a-z,]+, "
-            r"receive buffer \d+ bytes$" % n,
-            r"^ctstreamd: %s: \d+ entries known at startup$" % n,
-            r"^ctstreamd: %s: net\.netfilter\.nf_conntrack_"
-            r"(events is 2|acct is 0|timestamp is 0): " % n,
-        ]
-    return out
+    return ctsd.namespace_stderr(names)
 
 
 def traffic(ns, port):
@@ -199,23 +189,7 @@ def three_namespaces():
 
 # ---------------------------------------------------------------------------
 
-NETNS_ALL_STDERR = [
-    # Whatever it says about other people's namespaces.
-    r"^ctstreamd: (?!ctsd-%d-)[^ :]+: " % os.getpid(),
-    r"^ctstreamd: monitoring (?!ctsd-%d-)[^ :]+: " % os.getpid(),
-    r"^ctstreamd: following the namespaces under /run/netns \(\d+ now\)$",
-    # Other suites' floods (make check -j2) fill stdout faster than the
-    # harness reads it; at exit the daemon says what it did not write.
-    r"^ctstreamd: standard output: \d+ bytes not written at exit ",
-    r"^ctstreamd: monitoring [^ :]+: types ",
-    r"^ctstreamd: [^ :]+: \d+ entries known at startup$",
-    r"^ctstreamd: [^ :]+: net\.netfilter\.nf_conntrack_",
-    r"^ctstreamd: [^ :]+: the namespace is gone; its sockets are closed$",
-    r"^ctstreamd: [^ :]+: (not monitored|cannot monitor): ",
-    r"^ctstreamd: [^ :]+: /run/netns/[^ ]+ never became a network namespace$",
-    r"^ctstreamd: [^ :]+: cannot open the conntrack sockets",
-    r"^ctstreamd: running as root without capabilities",
-] + ctsd.LOSS_STDERR
+NETNS_ALL_STDERR = ctsd.NETNS_ALL_STDERR
 
 
 def netlink_inodes_in(ns):
