@@ -2476,9 +2476,10 @@ def connect_refused_line(path, timeout=10):
     return data
 
 
-def control(d, cmd, wait=10, **members):
+def control_of(d, cmd, wait=10, **members):
     """One request on a fresh connection to d's control socket; returns
-    the reply (the connection is closed after)."""
+    the reply (the connection is closed after).  (control() takes a path
+    and a request object.)"""
     with Client(d.control_path, name="control") as c:
         return c.request(cmd, wait=wait, **members)
 
@@ -2489,7 +2490,7 @@ def wait_clients(d, events=None, controls=None, timeout=10):
     returns the subscriber_list."""
     deadline = time.monotonic() + timeout
     while True:
-        r = control(d, "stats")
+        r = control_of(d, "stats")
         check(r.get("ok"), "stats failed: %r" % r)
         subs = r["result"]["daemon"]["subscriber_list"]
         ev = sum(1 for s in subs if s.get("socket") == "events")

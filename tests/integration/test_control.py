@@ -575,7 +575,7 @@ def dump_100k_slow_reader():
                     samples.append(ctsd.vmrss(d.proc.pid))
                     n += 1
                     if n % 25 == 0:     # and the client's queue, now and then
-                        st = ctsd.control(d, "stats")["result"]["daemon"]
+                        st = ctsd.control_of(d, "stats")["result"]["daemon"]
                         queued.extend(x["queued_bytes"] for x in
                                       st["subscriber_list"]
                                       if x["pid"] == os.getpid() and
@@ -1238,7 +1238,7 @@ def control_eof_with_unread_answers():
         # answered within 2 s).
         t = time.monotonic()
         while time.monotonic() < t + 0.5:
-            r = ctsd.control(d, "ping", wait=2)
+            r = ctsd.control_of(d, "ping", wait=2)
             check(r["ok"], "ping on another connection: %r" % r)
         c.start_reading()
         c.wait_eof(timeout=5)

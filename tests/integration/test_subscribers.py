@@ -240,7 +240,7 @@ def sync_ping(client, rid):
 
 
 def subscriber_stats(d):
-    r = ctsd.control(d, "stats")
+    r = ctsd.control_of(d, "stats")
     check(r["ok"], "stats: %r" % r)
     return [s for s in r["result"]["daemon"]["subscriber_list"]
             if s["socket"] == "events"]
