@@ -13,8 +13,8 @@
  *   - UDP over IPv6 to [::1] (--v6-every K) and ICMP echo requests to
  *     127.0.0.1 (--icmp-every K), for a varied recorded corpus.
  * With --delete-after MS every UDP/IPv4 and TCP flow is deleted through
- * ctnetlink MS milliseconds after it was created (requests batched many
- * to a datagram, no acks): one DESTROY per flow at the rate of the NEWs,
+ * ctnetlink MS milliseconds after it was created (up to 32 requests to a
+ * datagram, no acks): one DESTROY per flow at the rate of the NEWs,
  * instead of the bursts of the kernel's garbage collector.  At the end
  * the flows still pending are deleted at once.
  *
@@ -85,6 +85,7 @@ struct gen {
 	size_t		 rhead, rtail;		/* ring indexes, mod RING */
 	char		*dbuf;
 	size_t		 doff;
+	int		 dcount;		/* requests in dbuf */
 	uint32_t	 dseq;
 	uint64_t	 deleted, delete_errors;
 	int		 delete_first_error;
@@ -164,7 +165,12 @@ delete_add(struct gen *g, const struct pend *p)
 	struct nfgenmsg	*nfg;
 	struct nlattr	*t, *ip, *pr;
 
-	if (DBUFLEN - g->doff < 256)
+	/*
+	 * At most BATCH requests per datagram: the DESTROY events of one
+	 * datagram reach the listeners back to back, like the NEW events of
+	 * one sendmmsg(2) of BATCH datagrams.
+	 */
+	if (DBUFLEN - g->doff < 256 || g->dcount >= BATCH)
 		delete_flush(g);
 	nlh = mnl_nlmsg_put_header(g->dbuf + g->doff);
 	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
@@ -186,6 +192,7 @@ delete_add(struct gen *g, const struct pend *p)
 	mnl_attr_nest_end(nlh, pr);
 	mnl_attr_nest_end(nlh, t);
 	g->doff += NLMSG_ALIGN(nlh->nlmsg_len);
+	g->dcount++;
 	g->deleted++;
 }
 
@@ -197,6 +204,7 @@ delete_flush(struct gen *g)
 	if (send(g->nlfd, g->dbuf, g->doff, 0) != (ssize_t)g->doff)
 		ctb_die("netlink send: %s", strerror(errno));
 	g->doff = 0;
+	g->dcount = 0;
 	delete_errors(g);
 }
 

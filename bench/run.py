@@ -531,13 +531,15 @@ def ratio(x, y):
     return round(x / y, 6) if y else None
 
 
-def stream_run(tools, a, tmp, rate, dur, tag):
+ALL = ("ctstreamd", "conntrack", "ulogd", "floor")
+
+
+def stream_run(tools, a, tmp, rate, dur, tag, which=ALL):
     ns = netns_new("stream", {"nf_conntrack_udp_timeout": 30,
                               "nf_conntrack_udp_timeout_stream": 30})
     run_tmp = tempfile.mkdtemp(dir=tmp)
     try:
-        c = consumers_start(tools, ns, run_tmp,
-                            ("ctstreamd", "conntrack", "ulogd", "floor"))
+        c = consumers_start(tools, ns, run_tmp, which)
         pids = pids_of(c)
         wait_idle(list(pids.values()), quiet=0.4, limit=10)
         t0 = {k: cpu_split(p) for k, p in pids.items()}
@@ -561,7 +563,7 @@ def stream_run(tools, a, tmp, rate, dur, tag):
          "generator": g, "nft": cnt, "flows": flows,
          "expected_new_destroy": want, "entries_left": left,
          "consumers_idle": idle, "consumers": {}}
-    for k in ("ctstreamd", "conntrack", "ulogd", "floor"):
+    for k in which:
         g_ = got[k]
         cpu_key = k
         u = (t1[cpu_key][0] - t0[cpu_key][0]) / CLK_TCK
@@ -577,6 +579,9 @@ def stream_run(tools, a, tmp, rate, dur, tag):
             e["daemon"] = dd
             e["sub_lines"] = g_
             e["delivered_daemon"] = ratio(dd["new"] + dd["destroy"], want)
+            # What a subscriber that applies the resync lines gets back.
+            e["delivered_with_resync"] = ratio(
+                min(g_["new"] + g_["destroy"] + g_["resync"], want), want)
             recv = dd["new"] + dd["update"] + dd["destroy"]
             e["events_processed"] = recv
             sub_cpu = (t1["ctstreamd_sub"][0] + t1["ctstreamd_sub"][1] -
@@ -589,23 +594,31 @@ def stream_run(tools, a, tmp, rate, dur, tag):
         r["consumers"][k] = e
     ct = r["consumers"]
     for k, e in ct.items():
-        e["cpu_vs_conntrack"] = ratio(e["us_per_event"] or 0,
-                                      ct["conntrack"]["us_per_event"] or 0)
+        if "conntrack" in ct:
+            e["cpu_vs_conntrack"] = ratio(
+                e["us_per_event"] or 0, ct["conntrack"]["us_per_event"] or 0)
         e["cpu_vs_floor"] = ratio(e["us_per_event"] or 0,
                                   ct["floor"]["us_per_event"] or 0)
     return r
 
 
 def test_stream(tools, a, tmp):
+    """All four consumers on the same events; then ctstreamd and the floor
+    alone ("solo"), so that what ctstreamd delivers is not decided by the
+    CPU the other consumers take on a 2-CPU machine."""
     dur = 2 if a.quick else a.duration
     rates = [25000, 50000, 75000, 0]
-    runs = []
-    for rep in range(a.repeat):
-        for rate in rates:
-            tag = "max" if rate == 0 else "%dk" % (rate // 1000)
-            log("stream: rate %s, repetition %d" % (tag, rep + 1))
-            runs.append(stream_run(tools, a, tmp, rate, dur, tag))
-    return {"duration": dur, "runs": runs}
+    res = {"duration": dur}
+    for key, which in (("runs", ALL), ("solo", ("ctstreamd", "floor"))):
+        runs = []
+        for rep in range(a.repeat):
+            for rate in rates:
+                tag = "max" if rate == 0 else "%dk" % (rate // 1000)
+                log("stream (%s): rate %s, repetition %d" % (
+                    "all" if key == "runs" else "solo", tag, rep + 1))
+                runs.append(stream_run(tools, a, tmp, rate, dur, tag, which))
+        res[key] = runs
+    return res
 
 
 def test_burst(tools, a, tmp):
@@ -738,12 +751,10 @@ def fanout_run(tools, a, tmp, nsubs, rate, dur):
             "rss_before_kib": rss0, "rss_after_kib": rss1}
 
 
-def test_fanout(tools, a, tmp):
-    rate = a.fanout_rate
-    dur = 2 if a.quick else a.duration
+def fanout_series(tools, a, tmp, rate, dur):
     runs = []
     for n in (1, 10, 100, 1000):
-        log("fanout: %d subscribers" % n)
+        log("fanout: %d subscribers at %d flows/s" % (n, rate))
         runs.append(fanout_run(tools, a, tmp, n, rate, dur))
     base = runs[0]
     for r in runs[1:]:
@@ -753,6 +764,15 @@ def test_fanout(tools, a, tmp):
                 (r["subscribers"] - 1), 4)
     return {"rate_flows": rate, "rate_events": 2 * rate, "duration": dur,
             "runs": runs}
+
+
+def test_fanout(tools, a, tmp):
+    """The rate of the targets, and a tenth of it, where even 1000
+    subscribers can be served on a small machine."""
+    dur = 2 if a.quick else a.duration
+    res = fanout_series(tools, a, tmp, a.fanout_rate, dur)
+    res["low"] = fanout_series(tools, a, tmp, a.fanout_rate // 10, dur)
+    return res
 
 
 def test_memory(tools, a, tmp):
@@ -810,7 +830,7 @@ def test_dump_get(tools, a, tmp):
         res["table"] = ct_count(ns)
         d = Daemon(tools, ns, run_tmp, stdout=False)
         wait_idle([d.pid], quiet=0.5, limit=30)
-        reps = 2 if a.quick else 3
+        reps = 2 if a.quick else 5
         walls = {"ctstreamd": [], "conntrack_L": [], "conntrack_L_xml": [],
                  "nsenter_true": []}
         lines = []
@@ -862,14 +882,23 @@ def test_dump_get(tools, a, tmp):
         res["dump"]["ratio_vs_conntrack_L_xml"] = round(
             med["ctstreamd"] / med["conntrack_L_xml"], 3)
         # GET: one control connection, then one conntrack -G per lookup.
-        ng = 500 if a.quick else 5000
-        nspawn = 50 if a.quick else 300
-        r = json.loads(out(nsenter(ns, [tools.ctl, "--socket", d.ctl, "get",
-                                        str(ng), str(n), str(nspawn)])))
-        r["p99_ratio"] = round(r["get"]["p99_us"] /
-                               r["conntrack_G"]["p99_us"], 4)
-        r["p50_ratio"] = round(r["get"]["p50_us"] /
-                               r["conntrack_G"]["p50_us"], 4)
+        # Three rounds, each both ways, on a busy machine; the median
+        # round is reported, every round kept.
+        ng = 500 if a.quick else 2000
+        nspawn = 50 if a.quick else 150
+        rounds = []
+        for i in range(3):
+            r = json.loads(out(nsenter(ns, [tools.ctl, "--socket", d.ctl,
+                                            "get", str(ng), str(n),
+                                            str(nspawn)])))
+            r["p99_ratio"] = round(r["get"]["p99_us"] /
+                                   r["conntrack_G"]["p99_us"], 4)
+            r["p50_ratio"] = round(r["get"]["p50_us"] /
+                                   r["conntrack_G"]["p50_us"], 4)
+            rounds.append(r)
+        rounds.sort(key=lambda x: x["p99_ratio"])
+        r = dict(rounds[1])
+        r["rounds"] = rounds
         res["get"] = r
         d.stop()
     finally:
@@ -1062,6 +1091,17 @@ def table(res):
                          fmt(c["ulogd"]["us_per_event"], 2),
                          fmt(c["floor"]["delivered"], 5),
                          fmt(c["floor"]["us_per_event"], 2)))
+    if "stream" in t and t["stream"].get("solo"):
+        L.append("  ctstreamd and the floor alone (same rates):")
+        for r in t["stream"]["solo"]:
+            c = r["consumers"]
+            s = c["ctstreamd"]
+            L.append("  %-5s %7d | %7s %8d %6s      %4s | %s floor %s %s" % (
+                r["tag"], r["achieved_rate"], fmt(s["delivered"], 5),
+                s["daemon"]["kernel_drops"], fmt(s["us_per_event"], 2),
+                fmt(s["cpu_vs_floor"], 2), " " * 16,
+                fmt(c["floor"]["delivered"], 5),
+                fmt(c["floor"]["us_per_event"], 2)))
     if "burst" in t:
         b = t["burst"]
         L.append("")
@@ -1077,22 +1117,26 @@ def table(res):
                 b["consumers"]["ctstreamd"]["sub_destroy_incl_resync"] /
                 b["table_before"], 4))
     if "fanout" in t:
-        f = t["fanout"]
-        L.append("")
-        L.append("fanout: %d flows/s (%d events/s), plus one subscriber "
-                 "reading 1/10 of the rate" % (f["rate_flows"],
-                                               f["rate_events"]))
-        L.append("  %5s %9s %9s %6s %10s %9s %9s %8s" % (
-            "subs", "min del", "mean del", ">=.999", "slow del",
-            "d us/ev", "extra/sub", "d cpu s"))
-        for r in f["runs"]:
-            L.append("  %5d %9s %9s %6s %10s %9s %9s %8s" % (
-                r["subscribers"], fmt(r["fast_delivered_min"], 4),
-                fmt(r["fast_delivered_mean"], 4), r["fast_at_least_0999"],
-                fmt(r["slow"]["delivered"], 3),
-                fmt(r["daemon_us_per_event"], 2),
-                fmt(r.get("extra_sub_us_per_event"), 3),
-                fmt(r["daemon_cpu_s"], 2)))
+        for f in (t["fanout"], t["fanout"].get("low")):
+            if f is None:
+                continue
+            L.append("")
+            L.append("fanout: %d flows/s (%d events/s), plus one subscriber "
+                     "reading 1/10 of the rate; no --stdout" % (
+                         f["rate_flows"], f["rate_events"]))
+            L.append("  %5s %7s %7s %7s %6s %8s %8s %7s %9s %6s %6s" % (
+                "subs", "flows/s", "min del", "mean", ">=.999", "slow",
+                "kdrops", "d us/ev", "extra/sub", "d cpu", "rd cpu"))
+            for r in f["runs"]:
+                L.append("  %5d %7d %7s %7s %6s %8s %8d %7s %9s %6s %6s" % (
+                    r["subscribers"], r["achieved_rate"],
+                    fmt(r["fast_delivered_min"], 4),
+                    fmt(r["fast_delivered_mean"], 4),
+                    r["fast_at_least_0999"],
+                    fmt(r["slow"]["delivered"], 3), r["kernel_drops"],
+                    fmt(r["daemon_us_per_event"], 2),
+                    fmt(r.get("extra_sub_us_per_event"), 3),
+                    fmt(r["daemon_cpu_s"], 2), fmt(r["reader_cpu_s"], 2)))
     if "memory" in t:
         mm = t["memory"]
         L.append("")
@@ -1170,6 +1214,21 @@ def targets(res):
             all(v is not None and v <= 1.3 for v in vf),
             ", ".join("%s %s" % (r["tag"], fmt(v, 2))
                       for r, v in zip(runs, vf)))
+        solo = t["stream"].get("solo")
+        if solo:
+            worst = min(r["consumers"]["ctstreamd"]["delivered"]
+                        for r in solo)
+            add("stream delivered/generated >= 0.9999 at every rate, "
+                "ctstreamd and floor alone", worst >= 0.9999,
+                ", ".join("%s (%d flows/s) %s" % (
+                    r["tag"], r["achieved_rate"],
+                    fmt(r["consumers"]["ctstreamd"]["delivered"], 5))
+                    for r in solo))
+            vf = [r["consumers"]["ctstreamd"]["cpu_vs_floor"] for r in solo]
+            add("CPU/event <= 1.3 x floor, ctstreamd and floor alone",
+                all(v is not None and v <= 1.3 for v in vf),
+                ", ".join("%s %s" % (r["tag"], fmt(v, 2))
+                          for r, v in zip(solo, vf)))
     if "burst" in t:
         b = t["burst"]["consumers"]["ctstreamd"]
         add("200k flush DESTROY delivered >= 0.999", b["delivered"] >= 0.999,
@@ -1185,11 +1244,16 @@ def targets(res):
                 t["fanout"]["rate_events"], r["fast_at_least_0999"] == 100,
                 "%d of 100, min %s" % (r["fast_at_least_0999"],
                                        fmt(r["fast_delivered_min"], 4)))
-        ex = [(n, r.get("extra_sub_us_per_event")) for n, r in runs.items()
-              if n > 1]
+        ex = [(t["fanout"]["rate_events"], n, r.get("extra_sub_us_per_event"))
+              for n, r in runs.items() if n > 1]
+        if "low" in t["fanout"]:
+            ex += [(t["fanout"]["low"]["rate_events"], r["subscribers"],
+                    r.get("extra_sub_us_per_event"))
+                   for r in t["fanout"]["low"]["runs"] if r["subscribers"] > 1]
         add("each extra subscriber <= 0.1 us daemon CPU/event",
-            all(v is not None and v <= 0.1 for _, v in ex),
-            ", ".join("%d subs %s us" % (n, fmt(v, 3)) for n, v in ex))
+            all(v is not None and v <= 0.1 for _, _, v in ex),
+            ", ".join("%d ev/s %d subs %s us" % (e, n, fmt(v, 3))
+                      for e, n, v in ex))
         ok = all(r["fast_delivered_min"] >= 0.999 for r in runs.values()
                  if r["subscribers"] <= 100)
         add("slow subscriber does not lower others (runs up to 100 subs)",
