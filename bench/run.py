@@ -39,6 +39,7 @@ NAMESPACES = []
 TMPDIRS = []
 SEQ = [0]
 OPTS = {"userns": True}
+QUIET = 1.5     # s without CPU use that ends a measurement window
 
 
 def log(*a):
@@ -547,7 +548,8 @@ def stream_run(tools, a, tmp, rate, dur, tag, which=ALL):
         g = gen(tools, ns, ["--rate", str(rate), "--duration", str(dur),
                             "--tcp-every", "20", "--delete-after", "100"],
                 nice=a.gen_nice)
-        idle = wait_idle(list(pids.values()), quiet=0.6, limit=60)
+        # Longer than ctstreamd's --resync-delay (1 s) between resyncs.
+        idle = wait_idle(list(pids.values()), quiet=QUIET, limit=60)
         wall = time.monotonic() - w0
         t1 = {k: cpu_split(p) for k, p in pids.items()}
         left = ct_count(ns)
@@ -621,6 +623,69 @@ def test_stream(tools, a, tmp):
     return res
 
 
+def daemon_where(pid):
+    """'state wchan <- caller' of a process, from /proc (root only)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(") ", 1)[1][0]
+        with open("/proc/%d/stack" % pid) as f:
+            frames = [x.split("]")[-1].strip().split("+")[0]
+                      for x in f.read().splitlines() if x.strip()]
+    except OSError:
+        return None
+    return "%s %s" % (state, " <- ".join(frames[:4]) or "(user space)")
+
+
+def burst_with_request(tools, a, tmp, n):
+    """The same flush, with ctstreamd and the floor only, and one
+    {"cmd":"stats"} (which asks the kernel for its counters) sent to
+    ctstreamd 0.1 s into it: how long the answer takes, what the daemon
+    loses meanwhile."""
+    ns = netns_new("burstreq", {"nf_conntrack_udp_timeout": 600,
+                                "nf_conntrack_udp_timeout_stream": 600})
+    run_tmp = tempfile.mkdtemp(dir=tmp)
+    r = {}
+    try:
+        gen(tools, ns, ["--insert", str(n), "--timeout", "600"])
+        before = ct_count(ns)
+        c = consumers_start(tools, ns, run_tmp, ("ctstreamd", "floor"))
+        pids = pids_of(c)
+        wait_idle(list(pids.values()), quiet=0.5, limit=30)
+        t = time.monotonic()
+        fl = subprocess.Popen(nsenter(ns, ["conntrack", "-F"]),
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        time.sleep(0.1)
+        t1 = time.monotonic()
+        st = subprocess.Popen([tools.ctl, "--socket", c["ctstreamd"].ctl,
+                               "stats"], stdout=subprocess.DEVNULL)
+        where = {}
+        while st.poll() is None:
+            w = daemon_where(c["ctstreamd"].pid)
+            if w:
+                where[w] = where.get(w, 0) + 1
+            time.sleep(0.02)
+        r["stats_answer_s"] = round(time.monotonic() - t1, 3)
+        fl.wait()
+        r["flush_s"] = round(time.monotonic() - t, 3)
+        r["ctstreamd_while_waiting"] = dict(sorted(
+            where.items(), key=lambda x: -x[1])[:5])
+        wait_idle(list(pids.values()), quiet=QUIET, limit=60)
+        got = consumers_stop(c)
+    finally:
+        netns_del(ns)
+        shutil.rmtree(run_tmp, ignore_errors=True)
+    d = got["ctstreamd_daemon"]
+    r["table_before"] = before
+    r["ctstreamd_destroy_read"] = d["destroy"]
+    r["ctstreamd_kernel_drops"] = d["kernel_drops"]
+    r["ctstreamd_delivered"] = ratio(got["ctstreamd"]["destroy"], before)
+    r["ctstreamd_delivered_with_resync"] = ratio(
+        got["ctstreamd"]["destroy"] + got["ctstreamd"]["resync"], before)
+    r["floor_delivered"] = ratio(got["floor"]["destroy"], before)
+    return r
+
+
 def test_burst(tools, a, tmp):
     n = 20000 if a.quick else 200000
     res = {"entries": n}
@@ -661,10 +726,21 @@ def test_burst(tools, a, tmp):
         wait_idle(list(pids.values()), quiet=0.5, limit=30)
         t0 = {k: cpu_ticks(p) for k, p in pids.items()}
         t = time.monotonic()
-        subprocess.run(nsenter(ns, ["conntrack", "-F"]), check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        fl = subprocess.Popen(nsenter(ns, ["conntrack", "-F"]),
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        # Where is ctstreamd while the kernel flushes?  Sampled from
+        # /proc: state and the innermost kernel function it waits in.
+        where = {}
+        while fl.poll() is None:
+            w = daemon_where(c["ctstreamd"].pid)
+            if w:
+                where[w] = where.get(w, 0) + 1
+            time.sleep(0.02)
         res["flush_s"] = time.monotonic() - t
-        wait_idle(list(pids.values()), quiet=0.6, limit=60)
+        res["ctstreamd_during_flush"] = dict(sorted(
+            where.items(), key=lambda x: -x[1])[:8])
+        wait_idle(list(pids.values()), quiet=QUIET, limit=60)
         t1 = {k: cpu_ticks(p) for k, p in pids.items()}
         after = ct_count(ns)
         got = consumers_stop(c)
@@ -673,6 +749,7 @@ def test_burst(tools, a, tmp):
         shutil.rmtree(run_tmp, ignore_errors=True)
     res["table_before"] = before
     res["table_after"] = after
+    res["with_request"] = burst_with_request(tools, a, tmp, n)
     res["consumers"] = {}
     for k in ("ctstreamd", "conntrack", "ulogd", "floor"):
         e = {"destroy": got[k]["destroy"],
@@ -711,7 +788,7 @@ def fanout_run(tools, a, tmp, nsubs, rate, dur):
         s0 = cpu_ticks(s.pid)
         g = gen(tools, ns, ["--rate", str(rate), "--duration", str(dur),
                             "--delete-after", "100"], nice=a.gen_nice)
-        wait_idle([d.pid, s.pid], quiet=0.6, limit=60)
+        wait_idle([d.pid, s.pid], quiet=QUIET, limit=60)
         t1 = cpu_split(d.pid)
         s1 = cpu_ticks(s.pid)
         st = d.stats()["daemon"]
@@ -1005,11 +1082,12 @@ def profile_run(tools, a, tmp, nsubs, rate, dur, record):
 def test_profile(tools, a, tmp):
     """Where ctstreamd's time goes: perf samples (cpu-clock: this machine
     may have no hardware counters) with 1 subscriber, and system calls per
-    event with 1 and 100 subscribers."""
+    event with 1 and 100 subscribers, and with 10 at a tenth of the rate."""
     dur = 2 if a.quick else 4
     rate = 25000
     return {"runs": [profile_run(tools, a, tmp, 1, rate, dur, True),
-                     profile_run(tools, a, tmp, 100, rate, dur, False)]}
+                     profile_run(tools, a, tmp, 100, rate, dur, False),
+                     profile_run(tools, a, tmp, 10, rate // 10, dur, False)]}
 
 
 # ---------------------------------------------------------------- report
@@ -1110,6 +1188,21 @@ def table(res):
                      b["table_before"], b["flush_s"], b["fill_insert"]["s"],
                      b["fill_traffic"]["s"],
                      b["fill_conntrack_I"]["extrapolated_s"]))
+        wh = b.get("ctstreamd_during_flush", {})
+        tot = sum(wh.values()) or 1
+        blk = sum(v for k, v in wh.items() if k.startswith("D ") and
+                  "nfnetlink_rcv_msg" in k)
+        L.append("  ctstreamd during the flush: %d%% of %d samples blocked "
+                 "in nfnetlink_rcv_msg (D)" % (100 * blk // tot, tot))
+        wr = b.get("with_request")
+        if wr:
+            L.append("  same flush, ctstreamd + floor, one stats request "
+                     "0.1 s in: answered after %.2f s (flush %.2f s); "
+                     "ctstreamd %s (with resync %s), floor %s" % (
+                         wr["stats_answer_s"], wr["flush_s"],
+                         fmt(wr["ctstreamd_delivered"], 4),
+                         fmt(wr["ctstreamd_delivered_with_resync"], 4),
+                         fmt(wr["floor_delivered"], 4)))
         L.append("  DESTROY delivered: " + "  ".join(
             "%s %s" % (k, fmt(v["delivered"], 4))
             for k, v in b["consumers"].items()) +
