@@ -7,6 +7,11 @@
  *   validate decode_validate (src/decode.c) alone
  *   reset    nfct_copy(NFCT_CP_OVERRIDE) of a blank object, which is how
  *            decode_msg empties its object before each parse
+ *   walk     not ctstreamd code: one bounds-checked pass over every
+ *            attribute, nested ones included, with inline code (no libmnl
+ *            calls), keeping a pointer to each by type: what validating
+ *            and finding attributes costs when done once (a lower bound
+ *            for a native decoder)
  *   decode   decode_msg (src/decode.c): validate, reset, parse, extras
  *   encode   encode_event in text mode, plus the newline (as stream.c)
  *   both     decode_msg + encode_event: ctstreamd's path minus fan-out
@@ -77,6 +82,56 @@ pass_reset(void)
 	for (i = 0; i < nmsg; i++)
 		nfct_copy(pct, blank, NFCT_CP_OVERRIDE);
 	sink += nfct_attr_is_set(pct, ATTR_ID);
+}
+
+/* Attributes kept by walk_attrs: [nest level][type]. */
+#define WALK_LEVELS	4
+#define WALK_TYPES	32
+static const struct nlattr	*walked[WALK_LEVELS][WALK_TYPES];
+
+/* Walk a run of attributes once, recursing into the nested ones. */
+static int
+walk_attrs(const char *p, size_t len, int level)
+{
+	const struct nlattr	*a;
+	uint16_t		 alen, type;
+	int			 n = 0;
+
+	while (len >= sizeof *a) {
+		a = (const struct nlattr *)p;
+		alen = a->nla_len;
+		if (alen < sizeof *a || alen > len)
+			return (-1);
+		type = a->nla_type & NLA_TYPE_MASK;
+		if (type < WALK_TYPES && level < WALK_LEVELS)
+			walked[level][type] = a;
+		n++;
+		if ((a->nla_type & NLA_F_NESTED) && level + 1 < WALK_LEVELS) {
+			int	m = walk_attrs(p + NLA_HDRLEN, alen - NLA_HDRLEN,
+			    level + 1);
+
+			if (m < 0)
+				return (-1);
+			n += m;
+		}
+		alen = NLA_ALIGN(alen);
+		if (alen > len)
+			break;
+		p += alen;
+		len -= alen;
+	}
+	return (n);
+}
+
+static void
+pass_walk(void)
+{
+	size_t	i, off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+
+	for (i = 0; i < nmsg; i++)
+		sink += walk_attrs((const char *)msgs[i] + off,
+		    msgs[i]->nlmsg_len - off, 0);
+	sink += (size_t)walked[0][1];
 }
 
 static void
@@ -208,6 +263,7 @@ main(int argc, char **argv)
 		{ "parse", pass_parse },
 		{ "validate", pass_validate },
 		{ "reset", pass_reset },
+		{ "walk", pass_walk },
 		{ "decode", pass_decode },
 		{ "encode", pass_encode },
 		{ "both", pass_both },
@@ -221,6 +277,7 @@ main(int argc, char **argv)
 	char			*data;
 	size_t			 i, cap = 0, total = 0, kinds[3] = { 0 };
 	size_t			 textbytes = 0, jbytes = 0, msgbytes = 0;
+	size_t			 nattrs = 0;
 	int			 fd, left;
 
 	if (argc != 2)
@@ -261,6 +318,14 @@ main(int argc, char **argv)
 	if (nmsg == 0)
 		ctb_die("no conntrack event in %s", argv[1]);
 	for (i = 0; i < nmsg; i++) {
+		size_t	off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+		int	na = walk_attrs((const char *)msgs[i] + off,
+		    msgs[i]->nlmsg_len - off, 0);
+
+		if (na > 0)
+			nattrs += (size_t)na;
+	}
+	for (i = 0; i < nmsg; i++) {
 		struct jw	 w;
 		json_t		*j;
 		char		*s;
@@ -291,9 +356,11 @@ main(int argc, char **argv)
 		printf("{\"messages\":%zu,\"ct_events\":%zu,\"new\":%zu,"
 		    "\"update\":%zu,\"destroy\":%zu,\"avg_msg_bytes\":%.1f,"
 		    "\"avg_line_bytes\":%.1f,\"avg_jansson_bytes\":%.1f,"
+		    "\"avg_attrs\":%.1f,"
 		    "\"reps\":%d,\"clock\":\"thread_cputime\",", total, nmsg,
 		    kinds[0], kinds[1], kinds[2], (double)msgbytes / nmsg,
-		    (double)textbytes / nmsg, (double)jbytes / nmsg, REPS);
+		    (double)textbytes / nmsg, (double)jbytes / nmsg,
+		    (double)nattrs / nmsg, REPS);
 		printf("\"ns_per_event\":{");
 		for (k = 0; k < NROWS; k++)
 			printf("%s\"%s\":%.1f", k ? "," : "", rows[k].name,
