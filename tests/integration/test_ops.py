@@ -121,11 +121,6 @@ def config_errors_name_file_and_line():
 
 
 @case
-@daemon_bug("a line longer than the parser's buffer (CONF_MAXLINE, 197 "
-            "characters) is reported at the wrong line: the next one "
-            "(src/conf.c conf_reader counts every fgets() call as a line, "
-            "and inih hands the rest of an overlong line to it as a line of "
-            "its own)")
 def config_overlong_line_number():
     """A 300-character value on line 2 of 3: the error names line 2."""
     with tempfile.TemporaryDirectory(prefix="ctsd-") as tmp:

@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +33,12 @@ keep(void *arg, const char *msg)
 		snprintf(ms->m[ms->n++], sizeof ms->m[0], "%s", msg);
 }
 
-/* Write text to a temporary file; returns its path (static buffer). */
+/*
+ * Write len bytes of text to a temporary file; returns its path (static
+ * buffer).
+ */
 static const char *
-conf_file(const char *text)
+conf_file_len(const char *text, size_t len)
 {
 	static char	 path[64];
 	FILE		*f;
@@ -44,17 +48,24 @@ conf_file(const char *text)
 	fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	f = fdopen(fd, "w");
-	fputs(text, f);
+	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
 	fclose(f);
 	return (path);
 }
 
-/* Load text as a configuration file into o; returns the error count. */
+/* Write text to a temporary file; returns its path (static buffer). */
+static const char *
+conf_file(const char *text)
+{
+	return (conf_file_len(text, strlen(text)));
+}
+
+/* Load len bytes of text as a configuration file into o. */
 static int
-load(const char *text, struct options *o, struct msgs *ms)
+load_len(const char *text, size_t len, struct options *o, struct msgs *ms)
 {
 	char		 err[OPTS_ERRLEN];
-	const char	*path = conf_file(text);
+	const char	*path = conf_file_len(text, len);
 	int		 r;
 
 	memset(ms, 0, sizeof *ms);
@@ -62,6 +73,13 @@ load(const char *text, struct options *o, struct msgs *ms)
 	r = conf_load(path, o, keep, ms);
 	unlink(path);
 	return (r);
+}
+
+/* Load text as a configuration file into o; returns the error count. */
+static int
+load(const char *text, struct options *o, struct msgs *ms)
+{
+	return (load_len(text, strlen(text), o, ms));
 }
 
 /* Tell whether some message contains both a and b. */
@@ -256,6 +274,81 @@ START_TEST(test_reloadable_and_differ)
 }
 END_TEST
 
+START_TEST(test_long_lines)
+{
+	struct options	o;
+	struct msgs	ms;
+	char		text[2048], fill[512], blank[512];
+
+	memset(fill, 'y', sizeof fill);
+	memset(blank, ' ', sizeof blank);
+
+	/* 312 characters on line 2 of 3: told once, at line 2 */
+	snprintf(text, sizeof text, "stdout = yes\nlabelmap = /%.300s\n"
+	    "debug = yes\n", fill);
+	ck_assert_int_eq(load(text, &o, &ms), 1);
+	ck_assert_int_eq(ms.n, 1);
+	ck_assert(said(&ms, ":2: ", "line too long: 312 characters"));
+	ck_assert(said(&ms, ":2: ", "at most 197"));
+	ck_assert_ptr_null(o.labelmap);		/* not read in part */
+	ck_assert_int_eq(o.debug, 1);		/* the next line is read */
+	opts_free(&o);
+
+	/* the longest line is read whole, also with CR LF */
+	snprintf(text, sizeof text, "labelmap = /%.*s\r\n", CONF_MAXLINE - 12,
+	    fill);
+	ck_assert_int_eq(load(text, &o, &ms), 0);
+	ck_assert_uint_eq(strlen(o.labelmap), CONF_MAXLINE - 11);
+	opts_free(&o);
+
+	/* one more is refused, on a last line without a newline too */
+	snprintf(text, sizeof text, "stdout = yes\nlabelmap = /%.*s",
+	    CONF_MAXLINE - 11, fill);
+	ck_assert_int_eq(load(text, &o, &ms), 1);
+	ck_assert(said(&ms, ":2: ", "line too long: 198 characters"));
+	opts_free(&o);
+
+	/*
+	 * Long comments and blank lines are fine; each long line counts
+	 * once, so the errors after them name their own lines.
+	 */
+	snprintf(text, sizeof text, "# %.400s\n%.300s\n; %.250s\n"
+	    "bogus = 1\nlabelmap = /%.250s\nnot a setting\nrcvbuf = x\n",
+	    fill, blank, fill, fill);
+	ck_assert_int_eq(load(text, &o, &ms), 4);
+	ck_assert_int_eq(ms.n, 4);
+	ck_assert(strstr(ms.m[0], ":4: unknown key 'bogus'") != NULL);
+	ck_assert(strstr(ms.m[1], ":5: line too long: 262 characters") !=
+	    NULL);
+	ck_assert(strstr(ms.m[2], ":6: syntax error") != NULL);
+	ck_assert(strstr(ms.m[3], ":7: rcvbuf: 'x'") != NULL);
+	opts_free(&o);
+}
+END_TEST
+
+START_TEST(test_nul_and_unreadable)
+{
+	static const char	 text[] = "stdout = yes\nuser = ro\0ot\n"
+				    "debug = yes\n";
+	struct options		 o;
+	struct msgs		 ms;
+	char			 err[OPTS_ERRLEN];
+
+	ck_assert_int_eq(load_len(text, sizeof text - 1, &o, &ms), 1);
+	ck_assert(said(&ms, ":2: ", "line holds a NUL character"));
+	ck_assert_ptr_null(o.user);		/* not "ro" */
+	ck_assert_int_eq(o.debug, 1);
+	opts_free(&o);
+
+	/* a directory opens, but cannot be read: not an empty file */
+	memset(&ms, 0, sizeof ms);
+	opts_defaults(&o, err, sizeof err);
+	ck_assert_int_eq(conf_load("/", &o, keep, &ms), -EISDIR);
+	ck_assert_int_eq(ms.n, 0);
+	opts_free(&o);
+}
+END_TEST
+
 Suite *
 make_conf_suite(void)
 {
@@ -267,6 +360,8 @@ make_conf_suite(void)
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_command_line_wins);
 	tcase_add_test(tc, test_reloadable_and_differ);
+	tcase_add_test(tc, test_long_lines);
+	tcase_add_test(tc, test_nul_and_unreadable);
 	suite_add_tcase(s, tc);
 	return (s);
 }
