@@ -11,9 +11,10 @@
  * through a reader that counts lines, so every message names file:line.
  * Strict: an unknown key, a bad value, a duplicate key, a [section], a
  * line that is not "key = value" or one longer than CONF_MAXLINE is an
- * error; every error is reported, not only the first.  Options given on
- * the command line win over the file (the caller applies them
- * afterwards).
+ * error; every error is reported, not only the first.  The line of each
+ * value is kept in the options, for the checks made once everything is
+ * read.  Options given on the command line win over the file (the caller
+ * applies them afterwards).
  */
 #include "config.h"
 
@@ -185,6 +186,7 @@ conf_handler(void *user, const char *section, const char *name,
 		return (1);
 	}
 	c->seen[i] = c->line;
+	c->o->origin[i] = c->line;
 	if (d->type == OT_COUNT && value[0] >= '0' && value[0] <= '9' &&
 	    value[1] == '\0') {
 		*(int *)((char *)c->o + d->off) = value[0] - '0';
@@ -209,8 +211,10 @@ conf_handler(void *user, const char *section, const char *name,
 
 /*
  * Read the configuration file at path into o (already holding the
- * defaults).  Every error goes to report(arg, "file:line: message").
- * Returns the number of errors, or -errno if the file cannot be read.
+ * defaults), and the line of each value into o->origin; o->conf points
+ * to path, which must outlive o.  Every error goes to report(arg,
+ * "file:line: message").  Returns the number of errors, or -errno if the
+ * file cannot be read.
  */
 int
 conf_load(const char *path, struct options *o,
@@ -226,6 +230,7 @@ conf_load(const char *path, struct options *o,
 	c.arg = arg;
 	if ((c.f = fopen(path, "re")) == NULL)
 		return (-errno);
+	o->conf = path;
 	r = ini_parse_stream(conf_reader, &c, conf_handler, &c);
 	fclose(c.f);
 	free(c.buf);

@@ -135,13 +135,6 @@ def config_overlong_line_number():
 
 
 @case
-@daemon_bug("errors that are found once the file is parsed are reported "
-            "without file:line: a bad kernel-proto/kernel-src/kernel-dst "
-            "(said as '--kernel-proto: ...', as if it came from the command "
-            "line: src/ctstreamd.c parse_options runs kfilter_parse after "
-            "opts_load), a user, socket-owner or admin-group that does not "
-            "exist, and sub-lowat above sub-hiwat (src/opts.c opts_load "
-            "checks them after conf_load, which keeps no line numbers)")
 def config_checked_values_name_file_and_line():
     """Values of the file checked after parsing must name FILE:LINE too
     (each file has exactly one error, on line 2)."""
@@ -583,10 +576,15 @@ def sighup_reload():
             log = hup(base + "kernel-proto = bogus\n", "reload failed")
             odd = [l for l in log if not re.match(
                 r"ctstreamd: (reloading the configuration from %s|reload: "
-                r"--kernel-proto: unknown protocol 'bogus'|reload failed: "
-                r"keeping the running configuration)$" % re.escape(conf), l)]
+                r"%s:3: kernel-proto: unknown protocol 'bogus'|reload "
+                r"failed: keeping the running configuration)$"
+                % (re.escape(conf), re.escape(conf)), l)]
             check(not odd, "unexpected log lines on a refused reload: %r"
                   % odd)
+            check(any(re.match(r"ctstreamd: reload: %s:3: kernel-proto: "
+                               % re.escape(conf), l) for l in log),
+                  "the refused kernel-proto is not told at its file:line: "
+                  "%r" % log)
             check_eq(round_(5003, "after the refused reload"),
                      ({"udp"},) * 2, "protocols after the refused reload")
 

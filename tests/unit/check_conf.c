@@ -12,6 +12,7 @@
 #include <check.h>
 
 #include "conf.h"
+#include "natsout.h"
 #include "opts.h"
 #include "unit.h"
 
@@ -349,6 +350,140 @@ START_TEST(test_nul_and_unreadable)
 }
 END_TEST
 
+/* Where a setting's value came from, as conf_load() and opts_load() say. */
+static int
+origin(const struct options *o, const char *name)
+{
+	return (o->origin[opts_find(name) - opts_table()]);
+}
+
+START_TEST(test_origins)
+{
+	struct options	 o;
+	struct msgs	 ms;
+	char		 buf[OPTS_ORIGINLEN], want[OPTS_ORIGINLEN];
+	char		*argv[] = { "ctstreamd", "--sub-hiwat", "16M",
+			    "--stdout", NULL };
+
+	ck_assert_int_eq(load("stdout = yes\n\n  sub-hiwat = 8M\n", &o, &ms),
+	    0);
+	ck_assert_int_eq(origin(&o, "stdout"), 1);
+	ck_assert_int_eq(origin(&o, "sub-hiwat"), 3);
+	ck_assert_int_eq(origin(&o, "rcvbuf"), 0);
+	ck_assert_ptr_nonnull(o.conf);
+	snprintf(want, sizeof want, "%s:3", o.conf);
+	ck_assert_str_eq(opts_where(&o, opts_find("sub-hiwat"), buf,
+	    sizeof buf), want);
+	snprintf(want, sizeof want, "%s:3: sub-hiwat", o.conf);
+	ck_assert_str_eq(opts_about(&o, opts_find("sub-hiwat"), buf,
+	    sizeof buf), want);
+	ck_assert_str_eq(opts_where(&o, opts_find("rcvbuf"), buf, sizeof buf),
+	    "default");
+	ck_assert_str_eq(opts_about(&o, opts_find("rcvbuf"), buf, sizeof buf),
+	    "rcvbuf");
+	opts_free(&o);
+
+	/* the command line wins, and says so */
+	ck_assert_int_eq(load_cli("sub-hiwat = 2M\nsub-lowat = 1M\n", argv, 4,
+	    &o, &ms), 0);
+	ck_assert_int_eq(origin(&o, "sub-hiwat"), OPTS_FROM_CLI);
+	ck_assert_int_eq(origin(&o, "stdout"), OPTS_FROM_CLI);
+	ck_assert_int_eq(origin(&o, "sub-lowat"), 2);
+	ck_assert_str_eq(opts_where(&o, opts_find("sub-hiwat"), buf,
+	    sizeof buf), "--sub-hiwat");
+	ck_assert_str_eq(opts_about(&o, opts_find("sub-hiwat"), buf,
+	    sizeof buf), "--sub-hiwat");
+	opts_free(&o);
+}
+END_TEST
+
+START_TEST(test_checks_name_the_origin)
+{
+	struct options	 o;
+	struct cli {
+		const char	*file;
+		char		*argv[6];
+		int		 result;
+		const char	*said[2];
+	} cases[] = {
+		/* values checked as they are set */
+		{ "kernel-proto = bogus\n", { "ctstreamd", "--stdout" },
+		    OPTS_BAD_CONFIG, { ":1: kernel-proto: unknown protocol "
+		    "'bogus'", "" } },
+		{ "\nkernel-src = 10.0.0.0/33\n", { "ctstreamd", "--stdout" },
+		    OPTS_BAD_CONFIG, { ":2: kernel-src: invalid address or "
+		    "CIDR '10.0.0.0/33'", "" } },
+		{ "kernel-dst = !\n", { "ctstreamd", "--stdout" },
+		    OPTS_BAD_CONFIG, { ":1: kernel-dst: empty list", "" } },
+		/* users and groups, once the settings are made */
+		{ "stdout = yes\nuser = no-such-user-ctsd\n", { "ctstreamd" },
+		    OPTS_BAD_USAGE, { ":2: user: no user 'no-such-user-ctsd'",
+		    "" } },
+		{ "socket-owner = no-such-user-ctsd\n", { "ctstreamd",
+		    "--stdout" }, OPTS_BAD_USAGE, { ":1: socket-owner: no "
+		    "user", "" } },
+		{ "admin-group = no-such-group-ctsd\n", { "ctstreamd",
+		    "--stdout" }, OPTS_BAD_USAGE, { ":1: admin-group: no "
+		    "group", "" } },
+		{ "", { "ctstreamd", "--stdout", "--user",
+		    "no-such-user-ctsd" }, OPTS_BAD_USAGE, { "--user: no user "
+		    "'no-such-user-ctsd'", "" } },
+		/* cross-checks name both values */
+		{ "sub-lowat = 8M\nsub-hiwat = 4M\n", { "ctstreamd",
+		    "--stdout" }, OPTS_BAD_USAGE, { ":1: sub-lowat: 8388608 "
+		    "must not exceed sub-hiwat (4194304, ", ":2)" } },
+		{ "sub-hiwat = 512K\n", { "ctstreamd", "--stdout" },
+		    OPTS_BAD_USAGE, { ":1: sub-hiwat: 524288 must not be below "
+		    "sub-lowat (1048576, default)", "" } },
+		{ "sub-hiwat = 1M\n", { "ctstreamd", "--stdout", "--sub-lowat",
+		    "2M" }, OPTS_BAD_USAGE, { "--sub-lowat: 2097152 must not "
+		    "exceed sub-hiwat (1048576, ", ":1)" } },
+		{ "events-socket = none\ncontrol-socket = none\n",
+		    { "ctstreamd" }, OPTS_BAD_USAGE, { "nothing to do: stdout "
+		    "is off (default), ", ":1, " } },
+	};
+	struct msgs	 ms;
+	size_t		 i;
+	int		 argc;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (argc = 0; cases[i].argv[argc] != NULL; argc++)
+			continue;
+		ck_assert_int_eq(load_cli(cases[i].file, cases[i].argv, argc,
+		    &o, &ms), cases[i].result);
+		ck_assert_msg(ms.n == 1 && said(&ms, cases[i].said[0],
+		    cases[i].said[1]), "case %zu: %d messages, first '%s'", i,
+		    ms.n, ms.m[0]);
+		opts_free(&o);
+	}
+
+	/* the NATS watermarks are checked the same way */
+	if (natsout_supported()) {
+		ck_assert_int_eq(load_cli("nats-hiwat-msgs = 10\n",
+		    cases[0].argv, 2, &o, &ms), OPTS_BAD_USAGE);
+		ck_assert(said(&ms, ":1: nats-hiwat-msgs: 10 must not be below "
+		    "nats-lowat-msgs (25000, default)", ""));
+		opts_free(&o);
+	}
+}
+END_TEST
+
+START_TEST(test_kernel_filter_on_the_command_line)
+{
+	struct opts_cli	 cli;
+	struct msgs	 ms;
+	char		*argv[] = { "ctstreamd", "--stdout", "--kernel-proto",
+			    "tcp,bogus", NULL };
+
+	memset(&ms, 0, sizeof ms);
+	ck_assert_int_eq(opts_scan(4, argv, &cli, keep, &ms), 1);
+	ck_assert(said(&ms, "--kernel-proto: unknown protocol 'bogus'", ""));
+	argv[3] = "!tcp,udp";
+	memset(&ms, 0, sizeof ms);
+	ck_assert_int_eq(opts_scan(4, argv, &cli, keep, &ms), 0);
+}
+END_TEST
+
 Suite *
 make_conf_suite(void)
 {
@@ -362,6 +497,9 @@ make_conf_suite(void)
 	tcase_add_test(tc, test_reloadable_and_differ);
 	tcase_add_test(tc, test_long_lines);
 	tcase_add_test(tc, test_nul_and_unreadable);
+	tcase_add_test(tc, test_origins);
+	tcase_add_test(tc, test_checks_name_the_origin);
+	tcase_add_test(tc, test_kernel_filter_on_the_command_line);
 	suite_add_tcase(s, tc);
 	return (s);
 }
