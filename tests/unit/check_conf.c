@@ -484,6 +484,81 @@ START_TEST(test_kernel_filter_on_the_command_line)
 }
 END_TEST
 
+/*
+ * The shipped etc/ctstreamd.conf has a commented "# key = value" line for
+ * every key the file takes, and reads without error as it is and with
+ * them all uncommented (users and groups are not looked up here), so that
+ * a new option without its line fails without root too.  make check says
+ * where the source tree is.
+ */
+START_TEST(test_shipped_file)
+{
+	const struct optdef	*d;
+	const char		*dir = getenv("CTSTREAMD_SRCDIR");
+	struct options		 o;
+	struct msgs		 ms;
+	char			*path, *text, *on, *line, *save = NULL, *p;
+	char			 err[OPTS_ERRLEN];
+	bool			 found[OPTS_MAX];
+	FILE			*f;
+	size_t			 n, len = 0, k;
+	long			 size;
+
+	if (dir == NULL)
+		return;
+	ck_assert_int_ne(asprintf(&path, "%s/etc/ctstreamd.conf", dir), -1);
+	memset(&ms, 0, sizeof ms);
+	opts_defaults(&o, err, sizeof err);
+	ck_assert_int_eq(conf_load(path, &o, keep, &ms), 0);
+	opts_free(&o);
+
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	rewind(f);
+	/* on: as long, with a newline the last line may lack, and a NUL */
+	ck_assert_ptr_nonnull(text = calloc(1, (size_t)size + 1));
+	ck_assert_ptr_nonnull(on = calloc(1, (size_t)size + 2));
+	ck_assert_uint_eq(fread(text, 1, (size_t)size, f), (size_t)size);
+	fclose(f);
+	memset(found, 0, sizeof found);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		p = line;
+		if (*p == '#') {
+			p += 1 + strspn(p + 1, " \t");
+			n = strspn(p, "abcdefghijklmnopqrstuvwxyz-");
+			for (d = opts_table(); n > 0 && d->name != NULL; d++)
+				if (strlen(d->name) == n &&
+				    strncmp(d->name, p, n) == 0 &&
+				    p[n + strspn(p + n, " \t")] == '=')
+					break;
+			if (n > 0 && d->name != NULL)
+				found[d - opts_table()] = true;
+			else
+				p = line;
+		}
+		k = strlen(p);
+		memcpy(on + len, p, k);
+		on[len + k] = '\n';
+		len += k + 1;
+	}
+	for (d = opts_table(); d->name != NULL; d++)
+		ck_assert_msg(d->type == OT_SPECIAL || found[d - opts_table()],
+		    "%s: no '# %s = ...' line", path, d->name);
+	/* A build without libnats refuses the nats- keys, and only them. */
+	load(on, &o, &ms);
+	for (n = 0; n < (size_t)ms.n; n++)
+		ck_assert_msg(!natsout_supported() &&
+		    strstr(ms.m[n], "built without NATS support") != NULL,
+		    "uncommented: %s", ms.m[n]);
+	opts_free(&o);
+	free(on);
+	free(text);
+	free(path);
+}
+END_TEST
+
 Suite *
 make_conf_suite(void)
 {
@@ -500,6 +575,7 @@ make_conf_suite(void)
 	tcase_add_test(tc, test_origins);
 	tcase_add_test(tc, test_checks_name_the_origin);
 	tcase_add_test(tc, test_kernel_filter_on_the_command_line);
+	tcase_add_test(tc, test_shipped_file);
 	suite_add_tcase(s, tc);
 	return (s);
 }
