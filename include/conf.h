@@ -5,7 +5,12 @@
 #define CTSTREAMD_CONF_H
 
 #define CONF_MAXKEYS	96	/* at least the number of settings */
-#define CONF_MAXLINE	197	/* inih's line buffer, less CR, LF, NUL */
+/*
+ * The longest line, line end not counted: what inih's default buffer of
+ * 200 bytes holds with CR, LF and NUL.  A longer line is an error; a
+ * longer value can be given on the command line.
+ */
+#define CONF_MAXLINE	197
 
 #ifndef CTSTREAMD_CONF
 #define CTSTREAMD_CONF	"/etc/ctstreamd/ctstreamd.conf"

@@ -14,6 +14,9 @@ struct filter_view;
 
 int		 kfilter_parse(struct kfilter **, const char *, const char *,
 		     const char *, char *, size_t);
+int		 kfilter_check_proto(const char *, char *, size_t);
+int		 kfilter_check_src(const char *, char *, size_t);
+int		 kfilter_check_dst(const char *, char *, size_t);
 void		 kfilter_free(struct kfilter *);
 int		 kfilter_attach(const struct kfilter *, int);
 int		 kfilter_detach(int);

@@ -15,6 +15,12 @@
 
 #include "fanout.h"
 
+#define OPTS_ERRLEN	256
+#define OPTS_SOCKET_GROUP "ctstreamd"	/* used if it exists */
+#define OPTS_MAX	96	/* room for getopt_long's table */
+#define OPTS_ORIGINLEN	512	/* "FILE:LINE: name" for messages */
+#define OPTS_FROM_CLI	(-1)	/* origin of a value: the command line */
+
 struct options {
 	bool		 to_stdout;
 	char		*netns;			/* comma list, NULL: ours */
@@ -59,6 +65,14 @@ struct options {
 	size_t		 nats_ack_wait;		/* ms */
 	size_t		 nats_retries;
 	size_t		 nats_reconnect_max;	/* ms */
+
+	/*
+	 * Where each value came from, by index in the table, for messages:
+	 * its line in the file conf (not owned), OPTS_FROM_CLI, or 0 for the
+	 * default.
+	 */
+	const char	*conf;
+	int		 origin[OPTS_MAX];
 };
 
 enum opt_type {
@@ -87,10 +101,6 @@ struct optdef {
 	unsigned long	 min, max;	/* bounds for OT_BYTES and OT_UINT */
 };
 
-#define OPTS_ERRLEN	256
-#define OPTS_SOCKET_GROUP "ctstreamd"	/* used if it exists */
-#define OPTS_MAX	96	/* room for getopt_long's table */
-
 /* What the command line says about where the settings come from. */
 struct opts_cli {
 	int		 argc;
@@ -113,6 +123,10 @@ int	opts_set(struct options *, const struct optdef *, const char *,
 const struct optdef *opts_find(const char *);
 void	opts_free(struct options *);
 void	opts_usage(FILE *);
+const char *opts_where(const struct options *, const struct optdef *, char *,
+	    size_t);
+const char *opts_about(const struct options *, const struct optdef *, char *,
+	    size_t);
 int	opts_scan(int, char **, struct opts_cli *, opts_report_fn, void *);
 bool	opts_reloadable(const struct optdef *);
 bool	opts_differ(const struct options *, const struct options *,

@@ -9,10 +9,12 @@
  * One "key = value" per line, keys are the long option names, "#" or ";"
  * start a comment line.  Parsing is done by inih (ini_parse_stream) fed
  * through a reader that counts lines, so every message names file:line.
- * Strict: an unknown key, a bad value, a duplicate key, a [section] or a
- * line that is not "key = value" is an error; every error is reported,
- * not only the first.  Options given on the command line win over the
- * file (the caller applies them afterwards).
+ * Strict: an unknown key, a bad value, a duplicate key, a [section], a
+ * line that is not "key = value" or one longer than CONF_MAXLINE is an
+ * error; every error is reported, not only the first.  The line of each
+ * value is kept in the options, for the checks made once everything is
+ * read.  Options given on the command line win over the file (the caller
+ * applies them afterwards).
  */
 #include "config.h"
 
@@ -38,6 +40,9 @@ struct conf_err {
 struct conf_ctx {
 	const char		*path;
 	FILE			*f;
+	char			*buf;		/* the line last read, whole */
+	size_t			 bufsz;
+	int			 rerrno;	/* a read failed: why */
 	int			 line;		/* of the line last read */
 	int			 errors;
 	struct conf_err		 errs[CONF_MAXERRS];
@@ -93,21 +98,50 @@ conf_report(struct conf_ctx *c)
 }
 
 /*
- * inih reader: fgets that counts the lines it hands out and drops leading
- * blanks, so that an indented line is a setting of its own and never
- * inih's continuation of the previous value.
+ * inih reader: hand inih one whole line of the file per call, so that its
+ * count of lines and ours are the file's.  (fgets() into inih's buffer of
+ * num bytes would cut a long line, and inih would take the rest for the
+ * next line.)  A setting longer than CONF_MAXLINE, or a line holding a
+ * NUL, is an error of its own line, told once, and inih sees an empty
+ * line instead; so does a comment or a blank line, which may be of any
+ * length.  Leading blanks are dropped, so that an indented line is a
+ * setting of its own and never inih's continuation of the previous value.
  */
 static char *
 conf_reader(char *str, int num, void *stream)
 {
 	struct conf_ctx	*c = stream;
-	size_t		 skip;
+	const char	*p;
+	ssize_t		 n;
+	size_t		 len, max = CONF_MAXLINE;
 
-	if (fgets(str, num, c->f) == NULL)
+	errno = 0;
+	if ((n = getline(&c->buf, &c->bufsz, c->f)) == -1) {
+		if (!feof(c->f))
+			c->rerrno = errno != 0 ? errno : EIO;
 		return (NULL);
+	}
 	c->line++;
-	if ((skip = strspn(str, " \t")) > 0)
-		memmove(str, str + skip, strlen(str + skip) + 1);
+	len = (size_t)n;
+	if (len > 0 && c->buf[len - 1] == '\n')
+		len--;
+	if (len > 0 && c->buf[len - 1] == '\r')
+		len--;
+	c->buf[len] = '\0';
+	p = c->buf + strspn(c->buf, " \t");
+	if ((size_t)num - 1 < max)	/* inih built with a smaller buffer */
+		max = (size_t)num - 1;
+	if (memchr(c->buf, '\0', len) != NULL) {
+		conf_error(c, c->line, "line holds a NUL character");
+		p = "";
+	} else if (*p == '\0' || *p == '#' || *p == ';')
+		p = "";
+	else if (len > max) {
+		conf_error(c, c->line, "line too long: %zu characters, lines "
+		    "hold at most %zu", len, max);
+		p = "";
+	}
+	memcpy(str, p, strlen(p) + 1);
 	return (str);
 }
 
@@ -152,6 +186,7 @@ conf_handler(void *user, const char *section, const char *name,
 		return (1);
 	}
 	c->seen[i] = c->line;
+	c->o->origin[i] = c->line;
 	if (d->type == OT_COUNT && value[0] >= '0' && value[0] <= '9' &&
 	    value[1] == '\0') {
 		*(int *)((char *)c->o + d->off) = value[0] - '0';
@@ -176,8 +211,10 @@ conf_handler(void *user, const char *section, const char *name,
 
 /*
  * Read the configuration file at path into o (already holding the
- * defaults).  Every error goes to report(arg, "file:line: message").
- * Returns the number of errors, or -errno if the file cannot be read.
+ * defaults), and the line of each value into o->origin; o->conf points
+ * to path, which must outlive o.  Every error goes to report(arg,
+ * "file:line: message").  Returns the number of errors, or -errno if the
+ * file cannot be read.
  */
 int
 conf_load(const char *path, struct options *o,
@@ -193,20 +230,24 @@ conf_load(const char *path, struct options *o,
 	c.arg = arg;
 	if ((c.f = fopen(path, "re")) == NULL)
 		return (-errno);
+	o->conf = path;
 	r = ini_parse_stream(conf_reader, &c, conf_handler, &c);
 	fclose(c.f);
+	free(c.buf);
+	if (c.rerrno != 0)		/* such as a directory: EISDIR */
+		return (-c.rerrno);
 	if (r == -1)
 		return (-EIO);
 	if (r == -2)
 		return (-ENOMEM);
 	/*
 	 * The handler never fails, so a line number from inih is its own
-	 * error: a line that is not key = value (or is too long).  inih
-	 * reports the first such line only.
+	 * error: a line that is not key = value.  The reader hands inih one
+	 * line of the file per call, so the number is right.  inih reports
+	 * the first such line only.
 	 */
 	if (r > 0)
-		conf_error(&c, r, "syntax error: expected 'key = value' "
-		    "(lines hold at most %d characters)", CONF_MAXLINE);
+		conf_error(&c, r, "syntax error: expected 'key = value'");
 	conf_report(&c);
 	return (c.errors);
 }

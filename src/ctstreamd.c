@@ -81,10 +81,11 @@ parse_options(int argc, char **argv, struct options *o, struct opts_cli *cli,
 	if (opts_scan(argc, argv, cli, report_stderr, "usage") != 0)
 		exit(cli->check ? 1 : 2);
 	r = opts_load(cli, o, report_stderr, NULL);
+	/* The values were checked as they were set: only memory can fail. */
 	if (r == 0 && kfilter_parse(kfp, o->kernel_proto, o->kernel_src,
 	    o->kernel_dst, err, sizeof err) != 0) {
 		report_stderr(NULL, err);
-		r = OPTS_BAD_USAGE;
+		r = 1;
 	}
 	if (r != 0)
 		exit(cli->check ? 1 : r);
@@ -242,18 +243,31 @@ daemon_reload(struct daemon *d)
 	struct mon		*m, *failed;
 	struct group		*gr = NULL;
 	char			 err[KFILTER_ERRLEN] = "";
+	char			 about[OPTS_ORIGINLEN];
+	size_t			 i;
 	int			 error;
 
 	sd_reloading();
 	log_info("reloading the configuration from %s", d->cli.config);
-	if (opts_load(&d->cli, &n, report_log, NULL) != 0 ||
-	    kfilter_parse(&kf, n.kernel_proto, n.kernel_src, n.kernel_dst,
-	    err, sizeof err) != 0 ||
-	    (n.admin_group != NULL && (gr = getgrnam(n.admin_group)) == NULL)) {
-		if (kf == NULL && err[0] != '\0')
-			log_warnx("reload: %s", err);
-		if (n.admin_group != NULL && gr == NULL)
-			log_warnx("reload: no group '%s'", n.admin_group);
+	/*
+	 * opts_load() reports every problem, saying where each value was
+	 * given; what can fail after it is told here, once.
+	 */
+	error = opts_load(&d->cli, &n, report_log, NULL) != 0;
+	if (!error && kfilter_parse(&kf, n.kernel_proto, n.kernel_src,
+	    n.kernel_dst, err, sizeof err) != 0) {
+		log_warnx("reload: %s", err);
+		error = 1;
+	}
+	/* opts_load() found the group; look it up again for its id. */
+	if (!error && n.admin_group != NULL &&
+	    (gr = getgrnam(n.admin_group)) == NULL) {
+		log_warnx("reload: %s: no group '%s'", opts_about(&n,
+		    opts_find("admin-group"), about, sizeof about),
+		    n.admin_group);
+		error = 1;
+	}
+	if (error) {
 		log_warnx("reload failed: keeping the running configuration");
 		kfilter_free(kf);
 		opts_free(&n);
@@ -328,6 +342,9 @@ daemon_reload(struct daemon *d)
 
 		if (!opts_reloadable(def))
 			continue;
+		/* Where the value was given goes with it. */
+		i = (size_t)(def - opts_table());
+		d->opt.origin[i] = n.origin[i];
 		if (def->type == OT_STRING || def->type == OT_PATH ||
 		    def->type == OT_NETNS) {
 			pa = (char **)((char *)&d->opt + def->off);
@@ -368,17 +385,18 @@ static void
 daemon_open_mon(struct daemon *d, const char *spec, bool fatal_error)
 {
 	struct mon	*m;
-	char		 err[256];
+	char		 err[256], about[OPTS_ORIGINLEN];
 
+	opts_about(&d->opt, opts_find("netns"), about, sizeof about);
 	if (mon_find(&d->ctx, spec) != NULL) {
 		/* With --netns-all, a name may be both listed and found. */
 		if (fatal_error && !d->opt.netns_all)
-			fatalx("--netns: '%s' given twice", spec);
+			fatalx("%s: '%s' given twice", about, spec);
 		return;
 	}
 	if (mon_open(&d->ctx, spec, &d->opt, &m, err, sizeof err) != 0) {
 		if (fatal_error)
-			fatalx("--netns: %s: %s", spec, err);
+			fatalx("%s: %s: %s", about, spec, err);
 		log_warnx("%s: not monitored: %s", spec, err);
 		return;
 	}
@@ -509,7 +527,7 @@ daemon_open_sockets(struct daemon *d)
 	struct listen_opts	 lo;
 	struct passwd		*pw;
 	struct group		*gr;
-	char			 err[256];
+	char			 err[256], about[OPTS_ORIGINLEN];
 
 	d->ctx.srv = server_new(&d->ctx, (unsigned int)o->max_clients,
 	    o->max_line);
@@ -517,7 +535,9 @@ daemon_open_sockets(struct daemon *d)
 		fatalx("out of memory");
 	if (o->admin_group != NULL) {
 		if ((gr = getgrnam(o->admin_group)) == NULL)
-			fatalx("--admin-group: no group '%s'", o->admin_group);
+			fatalx("%s: no group '%s'", opts_about(o,
+			    opts_find("admin-group"), about, sizeof about),
+			    o->admin_group);
 		d->ctx.has_admin_gid = true;
 		d->ctx.admin_gid = gr->gr_gid;
 	}

@@ -143,10 +143,12 @@ kf_split(char *copy, char **words, int max, bool *neg)
 	return (n);
 }
 
-/* Parse one address option into its CIDRs. */
+/*
+ * Parse one address option into its CIDRs; a message says what is wrong,
+ * without the option's name.
+ */
 static int
-kf_addrs(struct kf_addrs *a, const char *name, const char *spec, char *err,
-    size_t errlen)
+kf_addrs(struct kf_addrs *a, const char *spec, char *err, size_t errlen)
 {
 	char			*copy, *words[KF_WORDS + 1];
 	const struct cidr	*c;
@@ -156,15 +158,15 @@ kf_addrs(struct kf_addrs *a, const char *name, const char *spec, char *err,
 		return (-ENOMEM);
 	n = kf_split(copy, words, KF_WORDS, &a->neg);
 	if (n == 0) {
-		snprintf(err, errlen, "--%s: empty list", name);
+		snprintf(err, errlen, "empty list");
 		free(copy);
 		return (-EINVAL);
 	}
 	for (i = 0; i < n; i++) {
 		c = &a->v[a->n];
 		if (cidr_parse(words[i], &a->v[a->n]) == -1) {
-			snprintf(err, errlen, "--%s: invalid address or CIDR "
-			    "'%s'", name, words[i]);
+			snprintf(err, errlen, "invalid address or CIDR '%s'",
+			    words[i]);
 			free(copy);
 			return (-EINVAL);
 		}
@@ -176,15 +178,15 @@ kf_addrs(struct kf_addrs *a, const char *name, const char *spec, char *err,
 	free(copy);
 	/* More words than both limits together exceed one of them too. */
 	if (n < 0 || i < n) {
-		snprintf(err, errlen, "--%s: the kernel filter takes at most "
-		    "%d IPv4 and %d IPv6 prefixes", name, KF_MAX4, KF_MAX6);
+		snprintf(err, errlen, "the kernel filter takes at most %d IPv4 "
+		    "and %d IPv6 prefixes", KF_MAX4, KF_MAX6);
 		return (-E2BIG);
 	}
 	a->set = true;
 	return (0);
 }
 
-/* Parse the protocol option into its set. */
+/* Parse the protocol option into its set; as kf_addrs(). */
 static int
 kf_protos(struct kfilter *k, const char *spec, char *err, size_t errlen)
 {
@@ -195,15 +197,15 @@ kf_protos(struct kfilter *k, const char *spec, char *err, size_t errlen)
 		return (-ENOMEM);
 	n = kf_split(copy, words, 255, &k->neg_proto);
 	if (n <= 0) {
-		snprintf(err, errlen, "--kernel-proto: %s", n == 0 ?
-		    "empty list" : "too many protocols");
+		snprintf(err, errlen, "%s", n == 0 ? "empty list" :
+		    "too many protocols");
 		free(copy);
 		return (-EINVAL);
 	}
 	for (i = 0; i < n; i++) {
 		if ((p = names_proto_parse(words[i])) < 0) {
-			snprintf(err, errlen, "--kernel-proto: unknown "
-			    "protocol '%s'", words[i]);
+			snprintf(err, errlen, "unknown protocol '%s'",
+			    words[i]);
 			free(copy);
 			return (-EINVAL);
 		}
@@ -487,27 +489,39 @@ kf_gen(struct kfilter *k)
 
 /*
  * Build the filter from the three option values (NULL when not given);
- * *kp stays NULL when none was.  Returns 0 or -errno with a message
- * naming the option in err.
+ * *kp stays NULL when none was.  Returns 0 or -errno with a message in
+ * err, and in *bad the option it is about (NULL: none, or out of memory).
  */
-int
-kfilter_parse(struct kfilter **kp, const char *proto, const char *src,
-    const char *dst, char *err, size_t errlen)
+static int
+kf_build(struct kfilter **kp, const char *proto, const char *src,
+    const char *dst, char *err, size_t errlen, const char **bad)
 {
 	struct kfilter	*k;
+	const char	*name = NULL;
 	int		 error = 0;
 
 	*kp = NULL;
+	*bad = NULL;
 	if (proto == NULL && src == NULL && dst == NULL)
 		return (0);
+	/* The message unless a value is wrong, which says more. */
+	snprintf(err, errlen, "out of memory");
 	if ((k = calloc(1, sizeof *k)) == NULL)
 		return (-ENOMEM);
-	if (proto != NULL)
+	if (proto != NULL) {
+		name = "kernel-proto";
 		error = kf_protos(k, proto, err, errlen);
-	if (error == 0 && src != NULL)
-		error = kf_addrs(&k->src, "kernel-src", src, err, errlen);
-	if (error == 0 && dst != NULL)
-		error = kf_addrs(&k->dst, "kernel-dst", dst, err, errlen);
+	}
+	if (error == 0 && src != NULL) {
+		name = "kernel-src";
+		error = kf_addrs(&k->src, src, err, errlen);
+	}
+	if (error == 0 && dst != NULL) {
+		name = "kernel-dst";
+		error = kf_addrs(&k->dst, dst, err, errlen);
+	}
+	if (error != 0 && error != -ENOMEM)
+		*bad = name;
 	/* Not with the limits above; kept so a change to them is caught. */
 	if (error == 0 && (error = kf_gen(k)) != 0)
 		snprintf(err, errlen, "the kernel filter would exceed %d "
@@ -522,6 +536,66 @@ kfilter_parse(struct kfilter **kp, const char *proto, const char *src,
 	    dst ? dst : "");
 	*kp = k;
 	return (0);
+}
+
+/*
+ * Build the filter from the three option values (NULL when not given);
+ * *kp stays NULL when none was.  Returns 0 or -errno with a message
+ * naming the option in err.  The settings check each value as it is set
+ * (kfilter_check_proto() and the others), where they can say where it
+ * came from; what is left to fail here is mostly memory.
+ */
+int
+kfilter_parse(struct kfilter **kp, const char *proto, const char *src,
+    const char *dst, char *err, size_t errlen)
+{
+	const char	*bad;
+	char		 msg[KFILTER_ERRLEN];
+	int		 error;
+
+	if ((error = kf_build(kp, proto, src, dst, msg, sizeof msg,
+	    &bad)) != 0)
+		snprintf(err, errlen, "%s%s%s%s", bad != NULL ? "--" : "",
+		    bad != NULL ? bad : "", bad != NULL ? ": " : "", msg);
+	return (error);
+}
+
+/* Check one option's value on its own, by building a filter of it. */
+static int
+kf_check(const char *proto, const char *src, const char *dst, char *err,
+    size_t errlen)
+{
+	struct kfilter	*k;
+	const char	*bad;
+	int		 error;
+
+	error = kf_build(&k, proto, src, dst, err, errlen, &bad);
+	kfilter_free(k);
+	return (error);
+}
+
+/*
+ * Check a --kernel-proto value.  Returns 0 or -errno with a message
+ * (without the option's name) in err.
+ */
+int
+kfilter_check_proto(const char *spec, char *err, size_t errlen)
+{
+	return (kf_check(spec, NULL, NULL, err, errlen));
+}
+
+/* Check a --kernel-src value; as kfilter_check_proto(). */
+int
+kfilter_check_src(const char *spec, char *err, size_t errlen)
+{
+	return (kf_check(NULL, spec, NULL, err, errlen));
+}
+
+/* Check a --kernel-dst value; as kfilter_check_proto(). */
+int
+kfilter_check_dst(const char *spec, char *err, size_t errlen)
+{
+	return (kf_check(NULL, NULL, spec, err, errlen));
 }
 
 /* Free a filter; NULL is fine. */

@@ -15,6 +15,7 @@
 
 #include "conf.h"
 #include "event.h"
+#include "kfilter.h"
 #include "natsout.h"
 #include "netns.h"
 #include "opts.h"
@@ -174,19 +175,70 @@ opts_unsupported(const struct optdef *d)
 	return (!natsout_supported() && strncmp(d->name, "nats-", 5) == 0);
 }
 
+/* Checks of settings' values beyond their type. */
+static const struct {
+	const char	*name;
+	int		(*check)(const char *, char *, size_t);
+} opts_checks[] = {
+	{ "nats-server", natsout_check_servers },
+	{ "nats-stream", natsout_check_stream },
+	{ "nats-prefix", natsout_check_prefix },
+	{ "nats-host", natsout_check_token },
+	/* When they are set, so that a mistake is told at its line. */
+	{ "kernel-proto", kfilter_check_proto },
+	{ "kernel-src", kfilter_check_src },
+	{ "kernel-dst", kfilter_check_dst },
+	{ NULL, NULL }
+};
+
 /* The check of a setting's value beyond its type, if it has one. */
 static int
 (*opts_checker(const struct optdef *d))(const char *, char *, size_t)
 {
-	if (strcmp(d->name, "nats-server") == 0)
-		return (natsout_check_servers);
-	if (strcmp(d->name, "nats-stream") == 0)
-		return (natsout_check_stream);
-	if (strcmp(d->name, "nats-prefix") == 0)
-		return (natsout_check_prefix);
-	if (strcmp(d->name, "nats-host") == 0)
-		return (natsout_check_token);
+	size_t	i;
+
+	for (i = 0; opts_checks[i].name != NULL; i++)
+		if (strcmp(d->name, opts_checks[i].name) == 0)
+			return (opts_checks[i].check);
 	return (NULL);
+}
+
+/*
+ * Say where d's value came from: "FILE:LINE", "--name" for the command
+ * line, or "default".  With about, say it the way a message about the
+ * value starts, as conf_load() and the command line do: "FILE:LINE:
+ * name", "--name", or the bare name for the default.
+ */
+static const char *
+opts_origin(const struct options *o, const struct optdef *d, bool about,
+    char *buf, size_t len)
+{
+	int	line = o->origin[d - optdefs];
+
+	if (line > 0 && o->conf != NULL)
+		snprintf(buf, len, "%s:%d%s%s", o->conf, line,
+		    about ? ": " : "", about ? d->name : "");
+	else if (line == OPTS_FROM_CLI)
+		snprintf(buf, len, "--%s", d->name);
+	else
+		snprintf(buf, len, "%s", about ? d->name : "default");
+	return (buf);
+}
+
+/* Say where d's value came from, to name it in a message. */
+const char *
+opts_where(const struct options *o, const struct optdef *d, char *buf,
+    size_t len)
+{
+	return (opts_origin(o, d, false, buf, len));
+}
+
+/* Start a message about d's value, saying where it came from. */
+const char *
+opts_about(const struct options *o, const struct optdef *d, char *buf,
+    size_t len)
+{
+	return (opts_origin(o, d, true, buf, len));
 }
 
 /* Parse a comma-separated list of names into a bit mask. */
@@ -517,6 +569,48 @@ opts_report(opts_report_fn fn, void *arg, const char *fmt, ...)
 	fn(arg, msg);
 }
 
+/* Report a problem with the value of a setting, saying where it was set. */
+static void __attribute__((format(printf, 5, 6)))
+opts_complain(const struct options *o, const char *name, opts_report_fn fn,
+    void *arg, const char *fmt, ...)
+{
+	char	about[OPTS_ORIGINLEN], msg[640];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	opts_report(fn, arg, "%s: %s", opts_about(o, opts_find(name), about,
+	    sizeof about), msg);
+}
+
+/*
+ * Check that a low watermark does not exceed its high one; the message
+ * is about the one that was set (the low one if both were), and names
+ * where the other came from.  Returns whether they are fine.
+ */
+static bool
+opts_check_marks(const struct options *o, const char *low, const char *high,
+    opts_report_fn fn, void *arg)
+{
+	const struct optdef	*lo = opts_find(low), *hi = opts_find(high);
+	size_t			 l = *(const size_t *)((const char *)o +
+				    lo->off);
+	size_t			 h = *(const size_t *)((const char *)o +
+				    hi->off);
+	char			 w[OPTS_ORIGINLEN];
+
+	if (l <= h)
+		return (true);
+	if (o->origin[lo - optdefs] != 0 || o->origin[hi - optdefs] == 0)
+		opts_complain(o, low, fn, arg, "%zu must not exceed %s (%zu, "
+		    "%s)", l, high, h, opts_where(o, hi, w, sizeof w));
+	else
+		opts_complain(o, high, fn, arg, "%zu must not be below %s "
+		    "(%zu, %s)", h, low, l, opts_where(o, lo, w, sizeof w));
+	return (false);
+}
+
 /* Build getopt_long's tables from the settings table. */
 static void
 opts_getopt_tables(struct option *lo, char *so, size_t solen)
@@ -659,7 +753,8 @@ opts_walk(int argc, char **argv, struct opts_cli *cli, struct options *apply,
 		if (opts_set(apply, d, optarg, err, sizeof err) != 0) {
 			opts_report(fn, arg, "--%s: %s", d->name, err);
 			errors++;
-		}
+		} else
+			apply->origin[d - optdefs] = OPTS_FROM_CLI;
 	}
 	if (optind < argc) {
 		opts_report(fn, arg, "unexpected argument '%s'", argv[optind]);
@@ -694,7 +789,7 @@ opts_load(const struct opts_cli *cli, struct options *o, opts_report_fn fn,
     void *arg)
 {
 	struct opts_cli	 tmp = *cli;
-	char		 err[OPTS_ERRLEN];
+	char		 err[OPTS_ERRLEN], w[3][OPTS_ORIGINLEN];
 	int		 r, bad = 0;
 
 	if (opts_defaults(o, err, sizeof err) != 0) {
@@ -713,46 +808,41 @@ opts_load(const struct opts_cli *cli, struct options *o, opts_report_fn fn,
 		bad = OPTS_BAD_CONFIG;
 	if (opts_walk(cli->argc, cli->argv, &tmp, o, fn, arg) != 0)
 		return (OPTS_BAD_USAGE);
+	/* From here on, every message says where the values were given. */
 	if (!o->to_stdout && o->events_socket == NULL &&
 	    o->control_socket == NULL) {
-		opts_report(fn, arg, "nothing to do: give --stdout, an "
-		    "--events-socket or a --control-socket");
+		opts_report(fn, arg, "nothing to do: stdout is off (%s), "
+		    "events-socket and control-socket are none (%s, %s); give "
+		    "--stdout, an --events-socket or a --control-socket",
+		    opts_where(o, opts_find("stdout"), w[0], sizeof w[0]),
+		    opts_where(o, opts_find("events-socket"), w[1],
+		    sizeof w[1]), opts_where(o, opts_find("control-socket"),
+		    w[2], sizeof w[2]));
 		return (OPTS_BAD_USAGE);
 	}
-	if (o->sub_lowat > o->sub_hiwat) {
-		opts_report(fn, arg, "sub-lowat (%zu) must not exceed "
-		    "sub-hiwat (%zu)", o->sub_lowat, o->sub_hiwat);
+	if (!opts_check_marks(o, "sub-lowat", "sub-hiwat", fn, arg) ||
+	    !opts_check_marks(o, "nats-lowat", "nats-hiwat", fn, arg) ||
+	    !opts_check_marks(o, "nats-lowat-msgs", "nats-hiwat-msgs", fn,
+	    arg))
 		return (OPTS_BAD_USAGE);
-	}
-	if (o->nats_lowat > o->nats_hiwat) {
-		opts_report(fn, arg, "nats-lowat (%zu) must not exceed "
-		    "nats-hiwat (%zu)", o->nats_lowat, o->nats_hiwat);
-		return (OPTS_BAD_USAGE);
-	}
-	if (o->nats_lowat_msgs > o->nats_hiwat_msgs) {
-		opts_report(fn, arg, "nats-lowat-msgs (%zu) must not exceed "
-		    "nats-hiwat-msgs (%zu)", o->nats_lowat_msgs,
-		    o->nats_hiwat_msgs);
-		return (OPTS_BAD_USAGE);
-	}
 	/* Users and groups must exist (the default socket group may not). */
 	if (o->user != NULL && getpwnam(o->user) == NULL) {
-		opts_report(fn, arg, "user: no user '%s'", o->user);
+		opts_complain(o, "user", fn, arg, "no user '%s'", o->user);
 		bad = OPTS_BAD_USAGE;
 	}
 	if (o->socket_owner != NULL && getpwnam(o->socket_owner) == NULL) {
-		opts_report(fn, arg, "socket-owner: no user '%s'",
+		opts_complain(o, "socket-owner", fn, arg, "no user '%s'",
 		    o->socket_owner);
 		bad = OPTS_BAD_USAGE;
 	}
 	if (o->admin_group != NULL && getgrnam(o->admin_group) == NULL) {
-		opts_report(fn, arg, "admin-group: no group '%s'",
+		opts_complain(o, "admin-group", fn, arg, "no group '%s'",
 		    o->admin_group);
 		bad = OPTS_BAD_USAGE;
 	}
 	if (o->socket_group != NULL && getgrnam(o->socket_group) == NULL &&
 	    strcmp(o->socket_group, OPTS_SOCKET_GROUP) != 0) {
-		opts_report(fn, arg, "socket-group: no group '%s'",
+		opts_complain(o, "socket-group", fn, arg, "no group '%s'",
 		    o->socket_group);
 		bad = OPTS_BAD_USAGE;
 	}

@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ctsd                                              # noqa: E402
-from ctsd import check, check_eq, daemon_bug             # noqa: E402
+from ctsd import check, check_eq                          # noqa: E402
 
 CASES = []
 
@@ -121,11 +121,6 @@ def config_errors_name_file_and_line():
 
 
 @case
-@daemon_bug("a line longer than the parser's buffer (CONF_MAXLINE, 197 "
-            "characters) is reported at the wrong line: the next one "
-            "(src/conf.c conf_reader counts every fgets() call as a line, "
-            "and inih hands the rest of an overlong line to it as a line of "
-            "its own)")
 def config_overlong_line_number():
     """A 300-character value on line 2 of 3: the error names line 2."""
     with tempfile.TemporaryDirectory(prefix="ctsd-") as tmp:
@@ -140,13 +135,6 @@ def config_overlong_line_number():
 
 
 @case
-@daemon_bug("errors that are found once the file is parsed are reported "
-            "without file:line: a bad kernel-proto/kernel-src/kernel-dst "
-            "(said as '--kernel-proto: ...', as if it came from the command "
-            "line: src/ctstreamd.c parse_options runs kfilter_parse after "
-            "opts_load), a user, socket-owner or admin-group that does not "
-            "exist, and sub-lowat above sub-hiwat (src/opts.c opts_load "
-            "checks them after conf_load, which keeps no line numbers)")
 def config_checked_values_name_file_and_line():
     """Values of the file checked after parsing must name FILE:LINE too
     (each file has exactly one error, on line 2)."""
@@ -195,8 +183,6 @@ def config_ok_and_shipped_file():
 
 
 @case
-@daemon_bug("etc/ctstreamd.conf has no (commented) key for --netns-all, "
-            "which the file accepts (netns-all = yes)")
 def config_shipped_file_has_every_option():
     """Every option --help lists that the file can hold (it is not
     refused as an unknown key) has a commented "# key = ..." line in
@@ -588,10 +574,15 @@ def sighup_reload():
             log = hup(base + "kernel-proto = bogus\n", "reload failed")
             odd = [l for l in log if not re.match(
                 r"ctstreamd: (reloading the configuration from %s|reload: "
-                r"--kernel-proto: unknown protocol 'bogus'|reload failed: "
-                r"keeping the running configuration)$" % re.escape(conf), l)]
+                r"%s:3: kernel-proto: unknown protocol 'bogus'|reload "
+                r"failed: keeping the running configuration)$"
+                % (re.escape(conf), re.escape(conf)), l)]
             check(not odd, "unexpected log lines on a refused reload: %r"
                   % odd)
+            check(any(re.match(r"ctstreamd: reload: %s:3: kernel-proto: "
+                               % re.escape(conf), l) for l in log),
+                  "the refused kernel-proto is not told at its file:line: "
+                  "%r" % log)
             check_eq(round_(5003, "after the refused reload"),
                      ({"udp"},) * 2, "protocols after the refused reload")
 

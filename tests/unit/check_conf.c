@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <check.h>
 
 #include "conf.h"
+#include "natsout.h"
 #include "opts.h"
 #include "unit.h"
 
@@ -32,9 +34,12 @@ keep(void *arg, const char *msg)
 		snprintf(ms->m[ms->n++], sizeof ms->m[0], "%s", msg);
 }
 
-/* Write text to a temporary file; returns its path (static buffer). */
+/*
+ * Write len bytes of text to a temporary file; returns its path (static
+ * buffer).
+ */
 static const char *
-conf_file(const char *text)
+conf_file_len(const char *text, size_t len)
 {
 	static char	 path[64];
 	FILE		*f;
@@ -44,17 +49,24 @@ conf_file(const char *text)
 	fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	f = fdopen(fd, "w");
-	fputs(text, f);
+	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
 	fclose(f);
 	return (path);
 }
 
-/* Load text as a configuration file into o; returns the error count. */
+/* Write text to a temporary file; returns its path (static buffer). */
+static const char *
+conf_file(const char *text)
+{
+	return (conf_file_len(text, strlen(text)));
+}
+
+/* Load len bytes of text as a configuration file into o. */
 static int
-load(const char *text, struct options *o, struct msgs *ms)
+load_len(const char *text, size_t len, struct options *o, struct msgs *ms)
 {
 	char		 err[OPTS_ERRLEN];
-	const char	*path = conf_file(text);
+	const char	*path = conf_file_len(text, len);
 	int		 r;
 
 	memset(ms, 0, sizeof *ms);
@@ -62,6 +74,13 @@ load(const char *text, struct options *o, struct msgs *ms)
 	r = conf_load(path, o, keep, ms);
 	unlink(path);
 	return (r);
+}
+
+/* Load text as a configuration file into o; returns the error count. */
+static int
+load(const char *text, struct options *o, struct msgs *ms)
+{
+	return (load_len(text, strlen(text), o, ms));
 }
 
 /* Tell whether some message contains both a and b. */
@@ -256,6 +275,290 @@ START_TEST(test_reloadable_and_differ)
 }
 END_TEST
 
+START_TEST(test_long_lines)
+{
+	struct options	o;
+	struct msgs	ms;
+	char		text[2048], fill[512], blank[512];
+
+	memset(fill, 'y', sizeof fill);
+	memset(blank, ' ', sizeof blank);
+
+	/* 312 characters on line 2 of 3: told once, at line 2 */
+	snprintf(text, sizeof text, "stdout = yes\nlabelmap = /%.300s\n"
+	    "debug = yes\n", fill);
+	ck_assert_int_eq(load(text, &o, &ms), 1);
+	ck_assert_int_eq(ms.n, 1);
+	ck_assert(said(&ms, ":2: ", "line too long: 312 characters"));
+	ck_assert(said(&ms, ":2: ", "at most 197"));
+	ck_assert_ptr_null(o.labelmap);		/* not read in part */
+	ck_assert_int_eq(o.debug, 1);		/* the next line is read */
+	opts_free(&o);
+
+	/* the longest line is read whole, also with CR LF */
+	snprintf(text, sizeof text, "labelmap = /%.*s\r\n", CONF_MAXLINE - 12,
+	    fill);
+	ck_assert_int_eq(load(text, &o, &ms), 0);
+	ck_assert_uint_eq(strlen(o.labelmap), CONF_MAXLINE - 11);
+	opts_free(&o);
+
+	/* one more is refused, on a last line without a newline too */
+	snprintf(text, sizeof text, "stdout = yes\nlabelmap = /%.*s",
+	    CONF_MAXLINE - 11, fill);
+	ck_assert_int_eq(load(text, &o, &ms), 1);
+	ck_assert(said(&ms, ":2: ", "line too long: 198 characters"));
+	opts_free(&o);
+
+	/*
+	 * Long comments and blank lines are fine; each long line counts
+	 * once, so the errors after them name their own lines.
+	 */
+	snprintf(text, sizeof text, "# %.400s\n%.300s\n; %.250s\n"
+	    "bogus = 1\nlabelmap = /%.250s\nnot a setting\nrcvbuf = x\n",
+	    fill, blank, fill, fill);
+	ck_assert_int_eq(load(text, &o, &ms), 4);
+	ck_assert_int_eq(ms.n, 4);
+	ck_assert(strstr(ms.m[0], ":4: unknown key 'bogus'") != NULL);
+	ck_assert(strstr(ms.m[1], ":5: line too long: 262 characters") !=
+	    NULL);
+	ck_assert(strstr(ms.m[2], ":6: syntax error") != NULL);
+	ck_assert(strstr(ms.m[3], ":7: rcvbuf: 'x'") != NULL);
+	opts_free(&o);
+}
+END_TEST
+
+START_TEST(test_nul_and_unreadable)
+{
+	static const char	 text[] = "stdout = yes\nuser = ro\0ot\n"
+				    "debug = yes\n";
+	struct options		 o;
+	struct msgs		 ms;
+	char			 err[OPTS_ERRLEN];
+
+	ck_assert_int_eq(load_len(text, sizeof text - 1, &o, &ms), 1);
+	ck_assert(said(&ms, ":2: ", "line holds a NUL character"));
+	ck_assert_ptr_null(o.user);		/* not "ro" */
+	ck_assert_int_eq(o.debug, 1);
+	opts_free(&o);
+
+	/* a directory opens, but cannot be read: not an empty file */
+	memset(&ms, 0, sizeof ms);
+	opts_defaults(&o, err, sizeof err);
+	ck_assert_int_eq(conf_load("/", &o, keep, &ms), -EISDIR);
+	ck_assert_int_eq(ms.n, 0);
+	opts_free(&o);
+}
+END_TEST
+
+/* Where a setting's value came from, as conf_load() and opts_load() say. */
+static int
+origin(const struct options *o, const char *name)
+{
+	return (o->origin[opts_find(name) - opts_table()]);
+}
+
+START_TEST(test_origins)
+{
+	struct options	 o;
+	struct msgs	 ms;
+	char		 buf[OPTS_ORIGINLEN], want[OPTS_ORIGINLEN];
+	char		*argv[] = { "ctstreamd", "--sub-hiwat", "16M",
+			    "--stdout", NULL };
+
+	ck_assert_int_eq(load("stdout = yes\n\n  sub-hiwat = 8M\n", &o, &ms),
+	    0);
+	ck_assert_int_eq(origin(&o, "stdout"), 1);
+	ck_assert_int_eq(origin(&o, "sub-hiwat"), 3);
+	ck_assert_int_eq(origin(&o, "rcvbuf"), 0);
+	ck_assert_ptr_nonnull(o.conf);
+	snprintf(want, sizeof want, "%s:3", o.conf);
+	ck_assert_str_eq(opts_where(&o, opts_find("sub-hiwat"), buf,
+	    sizeof buf), want);
+	snprintf(want, sizeof want, "%s:3: sub-hiwat", o.conf);
+	ck_assert_str_eq(opts_about(&o, opts_find("sub-hiwat"), buf,
+	    sizeof buf), want);
+	ck_assert_str_eq(opts_where(&o, opts_find("rcvbuf"), buf, sizeof buf),
+	    "default");
+	ck_assert_str_eq(opts_about(&o, opts_find("rcvbuf"), buf, sizeof buf),
+	    "rcvbuf");
+	opts_free(&o);
+
+	/* the command line wins, and says so */
+	ck_assert_int_eq(load_cli("sub-hiwat = 2M\nsub-lowat = 1M\n", argv, 4,
+	    &o, &ms), 0);
+	ck_assert_int_eq(origin(&o, "sub-hiwat"), OPTS_FROM_CLI);
+	ck_assert_int_eq(origin(&o, "stdout"), OPTS_FROM_CLI);
+	ck_assert_int_eq(origin(&o, "sub-lowat"), 2);
+	ck_assert_str_eq(opts_where(&o, opts_find("sub-hiwat"), buf,
+	    sizeof buf), "--sub-hiwat");
+	ck_assert_str_eq(opts_about(&o, opts_find("sub-hiwat"), buf,
+	    sizeof buf), "--sub-hiwat");
+	opts_free(&o);
+}
+END_TEST
+
+START_TEST(test_checks_name_the_origin)
+{
+	struct options	 o;
+	struct cli {
+		const char	*file;
+		char		*argv[6];
+		int		 result;
+		const char	*said[2];
+	} cases[] = {
+		/* values checked as they are set */
+		{ "kernel-proto = bogus\n", { "ctstreamd", "--stdout" },
+		    OPTS_BAD_CONFIG, { ":1: kernel-proto: unknown protocol "
+		    "'bogus'", "" } },
+		{ "\nkernel-src = 10.0.0.0/33\n", { "ctstreamd", "--stdout" },
+		    OPTS_BAD_CONFIG, { ":2: kernel-src: invalid address or "
+		    "CIDR '10.0.0.0/33'", "" } },
+		{ "kernel-dst = !\n", { "ctstreamd", "--stdout" },
+		    OPTS_BAD_CONFIG, { ":1: kernel-dst: empty list", "" } },
+		/* users and groups, once the settings are made */
+		{ "stdout = yes\nuser = no-such-user-ctsd\n", { "ctstreamd" },
+		    OPTS_BAD_USAGE, { ":2: user: no user 'no-such-user-ctsd'",
+		    "" } },
+		{ "socket-owner = no-such-user-ctsd\n", { "ctstreamd",
+		    "--stdout" }, OPTS_BAD_USAGE, { ":1: socket-owner: no "
+		    "user", "" } },
+		{ "admin-group = no-such-group-ctsd\n", { "ctstreamd",
+		    "--stdout" }, OPTS_BAD_USAGE, { ":1: admin-group: no "
+		    "group", "" } },
+		{ "", { "ctstreamd", "--stdout", "--user",
+		    "no-such-user-ctsd" }, OPTS_BAD_USAGE, { "--user: no user "
+		    "'no-such-user-ctsd'", "" } },
+		/* cross-checks name both values */
+		{ "sub-lowat = 8M\nsub-hiwat = 4M\n", { "ctstreamd",
+		    "--stdout" }, OPTS_BAD_USAGE, { ":1: sub-lowat: 8388608 "
+		    "must not exceed sub-hiwat (4194304, ", ":2)" } },
+		{ "sub-hiwat = 512K\n", { "ctstreamd", "--stdout" },
+		    OPTS_BAD_USAGE, { ":1: sub-hiwat: 524288 must not be below "
+		    "sub-lowat (1048576, default)", "" } },
+		{ "sub-hiwat = 1M\n", { "ctstreamd", "--stdout", "--sub-lowat",
+		    "2M" }, OPTS_BAD_USAGE, { "--sub-lowat: 2097152 must not "
+		    "exceed sub-hiwat (1048576, ", ":1)" } },
+		{ "events-socket = none\ncontrol-socket = none\n",
+		    { "ctstreamd" }, OPTS_BAD_USAGE, { "nothing to do: stdout "
+		    "is off (default), ", ":1, " } },
+	};
+	struct msgs	 ms;
+	size_t		 i;
+	int		 argc;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (argc = 0; cases[i].argv[argc] != NULL; argc++)
+			continue;
+		ck_assert_int_eq(load_cli(cases[i].file, cases[i].argv, argc,
+		    &o, &ms), cases[i].result);
+		ck_assert_msg(ms.n == 1 && said(&ms, cases[i].said[0],
+		    cases[i].said[1]), "case %zu: %d messages, first '%s'", i,
+		    ms.n, ms.m[0]);
+		opts_free(&o);
+	}
+
+	/* the NATS watermarks are checked the same way */
+	if (natsout_supported()) {
+		ck_assert_int_eq(load_cli("nats-hiwat-msgs = 10\n",
+		    cases[0].argv, 2, &o, &ms), OPTS_BAD_USAGE);
+		ck_assert(said(&ms, ":1: nats-hiwat-msgs: 10 must not be below "
+		    "nats-lowat-msgs (25000, default)", ""));
+		opts_free(&o);
+	}
+}
+END_TEST
+
+START_TEST(test_kernel_filter_on_the_command_line)
+{
+	struct opts_cli	 cli;
+	struct msgs	 ms;
+	char		*argv[] = { "ctstreamd", "--stdout", "--kernel-proto",
+			    "tcp,bogus", NULL };
+
+	memset(&ms, 0, sizeof ms);
+	ck_assert_int_eq(opts_scan(4, argv, &cli, keep, &ms), 1);
+	ck_assert(said(&ms, "--kernel-proto: unknown protocol 'bogus'", ""));
+	argv[3] = "!tcp,udp";
+	memset(&ms, 0, sizeof ms);
+	ck_assert_int_eq(opts_scan(4, argv, &cli, keep, &ms), 0);
+}
+END_TEST
+
+/*
+ * The shipped etc/ctstreamd.conf has a commented "# key = value" line for
+ * every key the file takes, and reads without error as it is and with
+ * them all uncommented (users and groups are not looked up here), so that
+ * a new option without its line fails without root too.  make check says
+ * where the source tree is.
+ */
+START_TEST(test_shipped_file)
+{
+	const struct optdef	*d;
+	const char		*dir = getenv("CTSTREAMD_SRCDIR");
+	struct options		 o;
+	struct msgs		 ms;
+	char			*path, *text, *on, *line, *save = NULL, *p;
+	char			 err[OPTS_ERRLEN];
+	bool			 found[OPTS_MAX];
+	FILE			*f;
+	size_t			 n, len = 0, k;
+	long			 size;
+
+	if (dir == NULL)
+		return;
+	ck_assert_int_ne(asprintf(&path, "%s/etc/ctstreamd.conf", dir), -1);
+	memset(&ms, 0, sizeof ms);
+	opts_defaults(&o, err, sizeof err);
+	ck_assert_int_eq(conf_load(path, &o, keep, &ms), 0);
+	opts_free(&o);
+
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	rewind(f);
+	/* on: as long, with a newline the last line may lack, and a NUL */
+	ck_assert_ptr_nonnull(text = calloc(1, (size_t)size + 1));
+	ck_assert_ptr_nonnull(on = calloc(1, (size_t)size + 2));
+	ck_assert_uint_eq(fread(text, 1, (size_t)size, f), (size_t)size);
+	fclose(f);
+	memset(found, 0, sizeof found);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		p = line;
+		if (*p == '#') {
+			p += 1 + strspn(p + 1, " \t");
+			n = strspn(p, "abcdefghijklmnopqrstuvwxyz-");
+			for (d = opts_table(); n > 0 && d->name != NULL; d++)
+				if (strlen(d->name) == n &&
+				    strncmp(d->name, p, n) == 0 &&
+				    p[n + strspn(p + n, " \t")] == '=')
+					break;
+			if (n > 0 && d->name != NULL)
+				found[d - opts_table()] = true;
+			else
+				p = line;
+		}
+		k = strlen(p);
+		memcpy(on + len, p, k);
+		on[len + k] = '\n';
+		len += k + 1;
+	}
+	for (d = opts_table(); d->name != NULL; d++)
+		ck_assert_msg(d->type == OT_SPECIAL || found[d - opts_table()],
+		    "%s: no '# %s = ...' line", path, d->name);
+	/* A build without libnats refuses the nats- keys, and only them. */
+	load(on, &o, &ms);
+	for (n = 0; n < (size_t)ms.n; n++)
+		ck_assert_msg(!natsout_supported() &&
+		    strstr(ms.m[n], "built without NATS support") != NULL,
+		    "uncommented: %s", ms.m[n]);
+	opts_free(&o);
+	free(on);
+	free(text);
+	free(path);
+}
+END_TEST
+
 Suite *
 make_conf_suite(void)
 {
@@ -267,6 +570,12 @@ make_conf_suite(void)
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_command_line_wins);
 	tcase_add_test(tc, test_reloadable_and_differ);
+	tcase_add_test(tc, test_long_lines);
+	tcase_add_test(tc, test_nul_and_unreadable);
+	tcase_add_test(tc, test_origins);
+	tcase_add_test(tc, test_checks_name_the_origin);
+	tcase_add_test(tc, test_kernel_filter_on_the_command_line);
+	tcase_add_test(tc, test_shipped_file);
 	suite_add_tcase(s, tc);
 	return (s);
 }
