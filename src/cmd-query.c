@@ -121,7 +121,11 @@ cmdq_kernel_error(struct cmdq *q, int error, const char *what)
 		    strerror(-error));
 }
 
-/* Decode an answer's entry as an event of kind, stamped now. */
+/*
+ * Decode an answer's entry as an event of kind, stamped now and with the
+ * namespace of q, as the stream does, so that a filter's netns clause
+ * sees it.
+ */
 int
 cmdq_decode(struct cmdq *q, const struct nlmsghdr *nlh, int kind,
     struct event *ev)
@@ -131,6 +135,8 @@ cmdq_decode(struct cmdq *q, const struct nlmsghdr *nlh, int kind,
 	if (decode_msg(ctx->qdec, nlh, ev) != 0)
 		return (-1);
 	ev->kind = kind;
+	ev->netns = q->mon->name;
+	ev->show_netns = ctx->multi;
 	clock_gettime(CLOCK_REALTIME, &ev->time);
 	return (0);
 }
@@ -194,14 +200,6 @@ cmdq_reject(struct client *c, struct cmd_req *req,
 	return (0);
 }
 
-/* Stamp an event with the namespace of q, as the stream does. */
-static void
-cmdq_stamp(struct cmdq *q, struct event *ev)
-{
-	ev->netns = q->mon->name;
-	ev->show_netns = client_ctx(q->c)->multi;
-}
-
 /* Parse "type" or "table": "ct" (default) or "expect". */
 static int
 cmdq_table(struct client *c, struct cmd_req *req, const char *member,
@@ -237,7 +235,6 @@ get_msg(void *arg, const struct nlmsghdr *nlh)
 	    nfct_attr_is_set(ev.ct, ATTR_ID) <= 0 ||
 	    nfct_get_attr_u32(ev.ct, ATTR_ID) != q->find_id))
 		return;
-	cmdq_stamp(q, &ev);
 	if (stream_encode(client_ctx(q->c)->stream, &ev, &q->line) == 0)
 		q->found = true;
 }
@@ -277,7 +274,6 @@ find_msg(void *arg, const struct nlmsghdr *nlh)
 	q->found_family = ev.family;
 	if ((q->found_has_zone = nfct_attr_is_set(ev.ct, ATTR_ZONE) > 0))
 		q->found_zone = nfct_get_attr_u16(ev.ct, ATTR_ZONE);
-	cmdq_stamp(q, &ev);
 	if (req_tuple_from_ct(ev.ct, ev.family, &q->found_tuple) != 0)
 		q->found = false;
 	else if (q->on_found != NULL)
@@ -412,7 +408,6 @@ dump_msg(void *arg, const struct nlmsghdr *nlh)
 
 	if (cmdq_decode(q, nlh, EV_DUMP, &ev) != 0)
 		return;
-	cmdq_stamp(q, &ev);
 	filter_view(&ev, &view);
 	if (!filter_match(q->filter, &view))
 		return;

@@ -187,6 +187,81 @@ def three_namespaces():
     several(3)
 
 
+def admin_stderr(*cmds):
+    """The log line of each change a test asks for (as root)."""
+    return [r"^ctstreamd: client \d+ \(uid 0, pid %d\): (%s) \{"
+            % (os.getpid(), "|".join(cmds))]
+
+
+@case
+def netns_clause_in_dump_flush_snapshot():
+    """A filter's "netns" clause sees the namespace of the entries of a
+    dump, a snapshot and a filtered flush: flush naming A with
+    {"netns":A,...} deletes A's flow (matched 1), with {"netns":B}
+    matches nothing; dump and snapshot with {"netns":B} give B's
+    lines only."""
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="ctsd-"))
+        a = stack.enter_context(ctsd.Netns())
+        b = stack.enter_context(ctsd.Netns())
+        ev, ctl = os.path.join(tmp, "ev.sock"), os.path.join(tmp, "ctl.sock")
+        d = stack.enter_context(ctsd.Daemon(
+            a, ["--netns", b.name, "--events-socket", ev, "--control-socket",
+                ctl], seq_gaps=True,
+            allow_stderr=allow_for([a.name, b.name]) +
+            admin_stderr("flush")))
+        flows = {}
+        for ns in (a, b):
+            r = ns.call(ctsd.udp_exchange, "127.0.0.1", 6001)
+            orig = {"src": "127.0.0.1", "dst": "127.0.0.1",
+                    "sport": r["client"][1], "dport": 6001}
+            up = d.wait_match("%s: update of the flow" % ns.name,
+                              event="update", netns=ns.name, orig=orig)
+            flows[ns.name] = (orig, up["id"])
+
+        res, lines = ctsd.control_ok(ctl, {"cmd": "dump", "filter":
+                                           {"netns": b.name}})
+        check(lines and {e["netns"] for e in lines} == {b.name},
+              "dump of all with a netns clause for B: %r" % lines)
+        check(flows[b.name][1] in [e["id"] for e in lines],
+              "B's flow is not in the dump filtered on B")
+        check_eq(res["count"], len(lines), "dump filtered on B: count")
+        res, lines = ctsd.control_ok(ctl, {"cmd": "dump", "netns": a.name,
+                                           "filter": {"netns": b.name}})
+        check_eq((res["count"], lines), (0, []),
+                 "dump of A with a netns clause for B")
+
+        with ctsd.Subscriber(ev) as sub:
+            check_eq(sub.request({"cmd": "subscribe", "snapshot": True,
+                                  "filter": {"netns": b.name,
+                                             "types": "ct"}})["ok"],
+                     True, "subscribe with a snapshot")
+            sync = sub.wait_for(lambda evs: ctsd.first(evs, type="sync"),
+                                "the sync line")
+            snap = [e for e in sub.events if e.get("event") == "snapshot"]
+            check(snap and {e["netns"] for e in snap} == {b.name},
+                  "snapshot filtered on B: %r" % snap)
+            check(flows[b.name][1] in [e["id"] for e in snap],
+                  "B's flow is not in the snapshot filtered on B")
+            check_eq(sync["entries"], len(snap), "sync entries")
+
+        udp = {"proto": "udp", "dport": 6001}
+        res, _ = ctsd.control_ok(ctl, {"cmd": "flush", "netns": a.name,
+                                       "filter": dict(udp, netns=b.name)})
+        check_eq(res, {"matched": 0, "deleted": 0, "gone": 0, "failed": 0},
+                 "flush of A with a netns clause for B")
+        res, _ = ctsd.control_ok(ctl, {"cmd": "flush", "netns": a.name,
+                                       "filter": dict(udp, netns=a.name)})
+        check_eq(res, {"matched": 1, "deleted": 1, "gone": 0, "failed": 0},
+                 "flush of A with a netns clause for A")
+        d.wait_match("the destroy of A's flow", event="destroy",
+                     netns=a.name, id=flows[a.name][1])
+        check(flows[a.name][1] not in ctsd.conntrack_ids(a),
+              "A's flow is still in A's table")
+        check(flows[b.name][1] in ctsd.conntrack_ids(b),
+              "B's flow went too")
+
+
 # ---------------------------------------------------------------------------
 
 NETNS_ALL_STDERR = ctsd.NETNS_ALL_STDERR
