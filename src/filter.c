@@ -18,9 +18,11 @@
  *
  * Address and port clauses without a direction look at both directions
  * of a conntrack, and at the master and expected tuples of an
- * expectation.  Clauses about things an entry does not have (a mark on an
- * expectation, a port on ICMP) do not match it.  "events" selects live
- * events only: snapshot, dump and get lines always pass it.
+ * expectation.  A zone the kernel left out is zone 0, for both types, and
+ * so is a conntrack's mark.  Clauses about things an entry does not have
+ * (a mark or a status on an expectation, a port on ICMP) do not match
+ * it.  "events" selects live events only: snapshot, dump and get lines
+ * always pass it.
  *
  * Parsing is strict: an unknown member, a wrong type or a bad value is an
  * error naming the member, e.g. "filter.orig.dport: port 70000 out of
@@ -856,7 +858,9 @@ filter_view(const struct event *ev, struct filter_view *v)
 		    (v->has_proto = nfct_attr_is_set(t, ATTR_L4PROTO) > 0))
 			v->proto = nfct_get_attr_u8(t, ATTR_L4PROTO);
 	}
-	if ((v->has_zone = nfexp_attr_is_set(exp, ATTR_EXP_ZONE) > 0))
+	/* As for a conntrack, the kernel leaves out zone 0; no mark. */
+	v->has_zone = true;
+	if (nfexp_attr_is_set(exp, ATTR_EXP_ZONE) > 0)
 		v->zone = nfexp_get_attr_u16(exp, ATTR_EXP_ZONE);
 }
 

@@ -240,6 +240,35 @@ START_TEST(test_mark_zone_status_state)
 }
 END_TEST
 
+START_TEST(test_expect_zone_mark)
+{
+	struct nf_expect	*exp;
+	struct fx		 x;
+
+	memset(&x, 0, sizeof x);
+	exp = nfexp_new();
+	ck_assert_ptr_nonnull(exp);
+	x.ev.type = EV_TYPE_EXPECT;
+	x.ev.kind = EV_NEW;
+	x.ev.family = AF_INET;
+	x.ev.exp = exp;
+	/* the kernel leaves out zone 0, as for a conntrack */
+	ck_assert(matches(&x, "{\"zone\":0}"));
+	ck_assert(matches(&x, "{\"zone\":[5,0]}"));
+	ck_assert(!matches(&x, "{\"zone\":5}"));
+	ck_assert(!matches(&x, "{\"not\":{\"zone\":0}}"));
+	/* an expectation has no mark: a mark clause never holds */
+	ck_assert(!matches(&x, "{\"mark\":0}"));
+	ck_assert(!matches(&x, "{\"mark\":\"0/0\"}"));
+	ck_assert(matches(&x, "{\"not\":{\"mark\":0}}"));
+	ck_assert(!matches(&x, "{\"status\":\"CONFIRMED\"}"));
+	nfexp_set_attr_u16(exp, ATTR_EXP_ZONE, 5);
+	ck_assert(matches(&x, "{\"zone\":5}"));
+	ck_assert(!matches(&x, "{\"zone\":0}"));
+	nfexp_destroy(exp);
+}
+END_TEST
+
 START_TEST(test_not_and_conjunction)
 {
 	struct fx	x;
@@ -387,6 +416,7 @@ make_filter_suite(void)
 	tcase_add_test(tc, test_addresses);
 	tcase_add_test(tc, test_ports);
 	tcase_add_test(tc, test_mark_zone_status_state);
+	tcase_add_test(tc, test_expect_zone_mark);
 	tcase_add_test(tc, test_not_and_conjunction);
 	tcase_add_test(tc, test_netns);
 	tcase_add_test(tc, test_any);
