@@ -17,8 +17,10 @@ Needs root; exits 77 otherwise.  Run one case: test_netns.py NAME...
 """
 
 import contextlib
+import json
 import os
 import re
+import socket
 import sys
 import tempfile
 import time
@@ -498,6 +500,84 @@ def named_namespace_deleted():
         res, _ = ctsd.control_ok(ctl, {"cmd": "stats"})
         check_eq([m["netns"] for m in res["daemon"]["namespaces"]],
                  [a.name], "namespaces in stats")
+
+
+def read_reply(sock, rid, timeout=20):
+    """Read lines from a raw control socket until the reply with id rid:
+    (reply, the lines before it)."""
+    f = sock.makefile("rb")
+    sock.settimeout(timeout)
+    lines = []
+    for raw in f:
+        ev = json.loads(raw)
+        if ev.get("type") == "reply" and ev.get("id") == rid:
+            return ev, lines
+        lines.append(ev)
+    ctsd.fail("the connection closed before the reply %r" % rid)
+
+
+@case
+def dump_loses_its_last_namespace_then_none_is_left():
+    """--netns A --netns B, a dump of both paused in B (its reader does
+    not read) while B is deleted: the reply is the count of the lines
+    sent, not not_found.  Then A is deleted too, and with no namespace
+    left, stats answers with "namespaces":[] and "kernel":null,
+    diagnose with {"namespaces":[]}, dump with the count 0; get is
+    not_found."""
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="ctsd-"))
+        a = stack.enter_context(ctsd.Netns())
+        b = stack.enter_context(ctsd.Netns())
+        loaded = ctsd.load_entries(b, 4000)
+        check(loaded >= 4000, "entries in B: %d" % loaded)
+        ctl = os.path.join(tmp, "ctl.sock")
+        d = stack.enter_context(ctsd.Daemon(
+            a, ["--netns", b.name, "--control-socket", ctl,
+                "--sub-hiwat", "64K", "--sub-lowat", "16K"], seq_gaps=True,
+            allow_stderr=allow_for([a.name, b.name]) + NETNS_ALL_STDERR))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stack.callback(sock.close)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(ctl)
+        sock.sendall(b'{"cmd":"dump","id":"all"}\n')
+
+        def paused():
+            res, _ = ctsd.control_ok(ctl, {"cmd": "stats"})
+            return any(x.get("socket") == "control" and
+                       x["queued_bytes"] >= 32 * 1024
+                       for x in res["daemon"]["subscriber_list"])
+        ctsd.poll(paused, "the dump to pause for its reader")
+        b.close()
+        d.wait_match("the gone line of B", type="netns", event="gone",
+                     netns=b.name)
+        r, lines = read_reply(sock, "all")
+        check_eq(r.get("ok"), True, "the reply to the dump whose last "
+                 "namespace went away (%r)" % r)
+        check_eq(r["result"]["count"], len(lines), "dump count")
+        check(len(lines) < loaded, "the dump of B was not cut short: %d "
+              "lines" % len(lines))
+        check({e.get("netns") for e in lines} <= {a.name, b.name},
+              "netns of the dump lines")
+
+        a.close()
+        d.wait_match("the gone line of A", type="netns", event="gone",
+                     netns=a.name)
+        res, _ = ctsd.control_ok(ctl, {"cmd": "stats"})
+        check_eq((res["daemon"]["namespaces"], res["kernel"]), ([], None),
+                 "stats without a namespace: namespaces and kernel")
+        res, _ = ctsd.control_ok(ctl, {"cmd": "diagnose"})
+        check_eq(res, {"namespaces": []}, "diagnose without a namespace")
+        res, lines = ctsd.control_ok(ctl, {"cmd": "dump", "table": "expect"})
+        check_eq((res, lines), ({"count": 0}, []),
+                 "dump without a namespace")
+        for req in ({"cmd": "get", "tuple": {"proto": "udp", "src":
+                                             "127.0.0.1", "dst": "127.0.0.1",
+                                             "sport": 1, "dport": 2}},
+                    {"cmd": "stats", "netns": a.name},
+                    {"cmd": "dump", "netns": a.name}):
+            r, _ = ctsd.control(ctl, req)
+            check_eq(r.get("error", {}).get("code"), "not_found",
+                     "%s without a namespace (%r)" % (req, r))
 
 
 if __name__ == "__main__":
