@@ -282,9 +282,12 @@ find_msg(void *arg, const struct nlmsghdr *nlh)
 		q->on_found(q, &ev);
 }
 
-/* Scan for a conntrack id: the dump ended. */
-static void
-find_done(void *arg, int error)
+/*
+ * A search for the conntrack with id q->find_id ended (a dump, or the
+ * lookup of an update): answer an error, or go on with q->then.
+ */
+void
+cmdq_find_done(void *arg, int error)
 {
 	struct cmdq	*q = arg;
 
@@ -303,7 +306,7 @@ find_done(void *arg, int error)
 	q->then(q);
 }
 
-static const struct qjob_ops find_ops = { find_msg, find_done };
+static const struct qjob_ops find_ops = { find_msg, cmdq_find_done };
 
 /*
  * Look for the conntrack with id q->find_id by dumping the table (the

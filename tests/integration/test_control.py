@@ -915,6 +915,34 @@ def admin_as_root():
 
 
 @case
+def update_checks_ct_id():
+    """update with a tuple and a ct_id that is not the entry's answers
+    not_found and changes nothing (the kernel ignores CTA_ID on update,
+    so the daemon looks the entry up first); with the entry's ct_id, and
+    by ct_id alone, it changes the mark; an unknown ct_id is not_found."""
+    with ctsd.Netns(nft=RULES, sysctls=SYSCTLS) as ns, \
+            start(ns, allow=[CHANGE_LOG]) as d, \
+            ctsd.Client(d.control_path, name="control") as c:
+        a = ns.call(udp_flows, 6100, 1)[0]
+        t = {"proto": "udp", "src": "127.0.0.1", "dst": "127.0.0.1",
+             "sport": a[1], "dport": 6100}
+        ident = ct_get(ns, t)["id"]
+        other = (ident + 1) % 2**32
+        c.error("update", "not_found", tuple=t, ct_id=other, mark=7)
+        check_eq(ct_get(ns, t)["mark"], 0, "mark after an update with "
+                 "another entry's ct_id")
+        check_eq(c.ok("update", tuple=t, ct_id=ident, mark=7),
+                 {"changed": 1}, "update with the entry's ct_id")
+        check_eq(ct_get(ns, t)["mark"], 7, "mark after the update")
+        check_eq(c.ok("update", ct_id=ident, mark=9), {"changed": 1},
+                 "update by ct_id alone")
+        check_eq(ct_get(ns, t)["mark"], 9, "mark after the update by ct_id")
+        c.error("update", "not_found", ct_id=other, mark=11)
+        check_eq(ct_get(ns, t)["mark"], 9, "mark at the end")
+        c.raise_errors()
+
+
+@case
 def admin_by_id_in_zone():
     """delete and update by ct_id alone work for an entry in zone 7."""
     with ctsd.Netns(nft=RULES, sysctls=SYSCTLS, addrs=ADDRS) as ns, \
