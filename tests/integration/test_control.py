@@ -1274,6 +1274,63 @@ def control_eof_with_unread_answers():
         c.close()
 
 
+def half_close(path, data, name):
+    """Send data on a new connection, shut the sending side down, and
+    return (id, ok, error code) of the replies: on the control socket
+    once the daemon closed the connection, on the events socket (which
+    stays open) once a reply came and nothing more within half a
+    second."""
+    with ctsd.Client(path, name=name) as c:
+        c.send(data)
+        c.shutdown_write()
+        if name == "events":
+            c.wait_for(lambda ls: any(l["type"] == "reply" for l in ls),
+                       "a reply")
+            time.sleep(0.5)
+        else:
+            c.wait_eof()
+        c.raise_errors()
+        return [(r.get("id"), r["ok"], r.get("error", {}).get("code"))
+                for r in c.replies()]
+
+
+@case
+def last_request_without_newline():
+    """A client that shuts its sending side down after a request without
+    a trailing newline (printf '{...}' | socat - UNIX-CONNECT:...) gets
+    its answer, on the control socket (which then closes the
+    connection) and on the events socket; one after complete lines is
+    answered last; a carriage return or nothing after the last newline
+    is no request; a cut request is bad_json, an unterminated line over
+    --max-line too_large."""
+    with ctsd.Netns() as ns, start(ns, ["--max-line", "256"]) as d:
+        ctl = d.control_path
+        check_eq(half_close(ctl, b'{"cmd":"version","id":1}', "control"),
+                 [(1, True, None)], "control: a request without its "
+                 "newline")
+        check_eq(half_close(ctl, b'{"cmd":"ping","id":1}\n{"cmd":"ping",'
+                            b'"id":2}\r\n{"cmd":"stats","id":3}',
+                            "control"),
+                 [(1, True, None), (2, True, None), (3, True, None)],
+                 "control: two lines and a last one without its newline")
+        check_eq(half_close(ctl, b'{"cmd":"ping","id":1}\n\r', "control"),
+                 [(1, True, None)], "control: a carriage return after the "
+                 "last newline")
+        check_eq(half_close(ctl, b'{"cmd":"ping","id":1}\n', "control"),
+                 [(1, True, None)], "control: nothing after the last "
+                 "newline")
+        check_eq(half_close(ctl, b'{"cmd":"ping","id":', "control"),
+                 [(None, False, "bad_json")], "control: a cut request")
+        check_eq(half_close(ctl, b'{"cmd":"ping","id":"%s"}' % (b"x" * 256),
+                            "control"),
+                 [(None, False, "too_large")], "control: an unterminated "
+                 "line over --max-line")
+        check_eq(half_close(d.events_path, b'{"cmd":"ping","id":"e"}',
+                            "events"),
+                 [("e", True, None)], "events: a request without its "
+                 "newline")
+
+
 def shell(cmd, timeout=30):
     p = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True,
                        timeout=timeout)
