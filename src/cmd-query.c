@@ -10,8 +10,8 @@
  *   {"cmd":"stats"}, {"cmd":"version"}, {"cmd":"help"}, {"cmd":"diagnose"}
  *
  * Answers that come from the kernel are read through query.c on the
- * request sockets opened at startup; dumps are read no faster than the
- * client takes them.
+ * request sockets opened with each namespace; dumps are read no faster
+ * than the client takes them.
  */
 #include "config.h"
 
