@@ -63,6 +63,7 @@ void		 cmdq_kernel_error(struct cmdq *, int, const char *);
 int		 cmdq_decode(struct cmdq *, const struct nlmsghdr *, int,
 		     struct event *);
 int		 cmdq_find_id(struct cmdq *);
+void		 cmdq_find_done(void *, int);
 int		 cmdq_filter(struct client *, struct cmd_req *,
 		     struct filter **);
 int		 cmdq_mon(struct client *, struct cmd_req *, bool,

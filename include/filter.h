@@ -15,7 +15,8 @@
 /*
  * The facts about one event that filters look at, extracted once per event
  * however many subscribers test it.  For expectations, tuple 0 is the
- * master and tuple 1 the expected tuple.
+ * master and tuple 1 the expected tuple.  A partial view (a resync's
+ * id-only line) knows the type, the kind and the namespace only.
  */
 struct filter_tuple {
 	bool		has_src, has_dst, has_sport, has_dport;
@@ -34,6 +35,7 @@ struct filter_view {
 	uint32_t		status;
 	uint8_t			state;
 	const char		*netns;
+	bool			partial;	/* only type, kind, netns */
 };
 
 struct filter;
@@ -55,6 +57,8 @@ struct filter	*filter_parse(const json_t *, char *, size_t);
 void		 filter_free(struct filter *);
 void		 filter_view(const struct event *, struct filter_view *);
 bool		 filter_match(const struct filter *, const struct filter_view *);
+bool		 filter_match_partial(const struct filter *,
+		     const struct filter_view *);
 unsigned int	 filter_types(const struct filter *);
 unsigned int	 filter_kinds(const struct filter *);
 void		 filter_hints(const struct filter *, struct filter_hints *);

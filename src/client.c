@@ -3,7 +3,8 @@
  *
  * A client is a fan-out subscriber (its output queue, watermarks and loss
  * reports are fanout.c's) plus a command reader: input is split into
- * lines of at most max_line bytes, each handed to cmd.c.  An overlong
+ * lines of at most max_line bytes, each handed to cmd.c; at the end of
+ * input, what follows the last newline is a last line.  An overlong
  * line gets a too_large error and the connection is closed.  At most
  * CLIENT_BUDGET commands run per wakeup; while the client's output is
  * over its high watermark, or while one of its commands streams a long
@@ -12,8 +13,9 @@
  *
  * Clients are freed through a deferred event, never inside a callback
  * that may still touch them.  End of input on the events socket only
- * means "no more commands": events keep flowing until a write fails.  On
- * the control socket the client is closed once its answers are written.
+ * means "no more commands": events keep flowing until the peer closes
+ * the connection or a write fails.  On the control socket the client is
+ * closed once its answers are written.
  */
 #include "config.h"
 
@@ -59,6 +61,7 @@ struct client {
 	char			*line;
 	bool			 reading;	/* rev is added */
 	bool			 eof;
+	bool			 shut;		/* the peer ended its input */
 	bool			 closing;
 	struct qjob		*job;
 	void			*cmdstate;
@@ -271,15 +274,17 @@ client_close(struct client *c)
 
 /*
  * A control client that said all it had to say goes once answered: when
- * no job runs, no complete command waits (paused at the high watermark,
- * say) and everything is written.
+ * no job runs, no command waits (paused at the high watermark, say; once
+ * the peer ended its input every byte left is one, the last without its
+ * newline) and everything is written.
  */
 static void
 client_close_if_done(struct client *c)
 {
 	if (c->closing || c->job != NULL)
 		return;
-	if (evbuffer_search_eol(c->in, NULL, NULL, EVBUFFER_EOL_LF).pos != -1)
+	if (c->shut ? evbuffer_get_length(c->in) > 0 :
+	    evbuffer_search_eol(c->in, NULL, NULL, EVBUFFER_EOL_LF).pos != -1)
 		return;
 	if (fanout_sub_want_empty(c->sub, client_emptied))
 		client_close(c);
@@ -321,7 +326,7 @@ static void
 client_commands(struct client *c)
 {
 	struct evbuffer_ptr	 eol;
-	size_t			 eollen;
+	size_t			 eollen, left;
 	int			 n, r;
 
 	for (n = 0; n < CLIENT_BUDGET; n++) {
@@ -334,9 +339,13 @@ client_commands(struct client *c)
 		eol = evbuffer_search_eol(c->in, NULL, &eollen,
 		    EVBUFFER_EOL_LF);
 		if (eol.pos == -1) {
-			if (evbuffer_get_length(c->in) > c->max_line)
+			if ((left = evbuffer_get_length(c->in)) > c->max_line)
 				goto too_large;
-			return;
+			/* At the end of input, what is left is a last line. */
+			if (!c->shut || left == 0)
+				return;
+			eol.pos = left;
+			eollen = 0;
 		}
 		if ((size_t)eol.pos > c->max_line)
 			goto too_large;
@@ -381,6 +390,7 @@ client_read(evutil_socket_t fd, short what, void *arg)
 		if (n == 0 || (n == -1 && errno != EAGAIN &&
 		    errno != EINTR)) {
 			c->eof = true;
+			c->shut = n == 0;
 			event_del(c->rev);
 			c->reading = false;
 			/*

@@ -14,7 +14,8 @@
  * A filtered flush dumps the table through the filter, then deletes the
  * matching entries one by one (by tuple and id, so an entry that was
  * replaced meanwhile is left alone); an unfiltered one asks the kernel to
- * flush and must say "all":true.
+ * flush and must say "all":true.  The kernel checks a conntrack's id on
+ * delete only: an update with a ct_id looks the entry up first.
  */
 #include "config.h"
 
@@ -101,6 +102,54 @@ admin_type(struct client *c, struct cmd_req *req, const char *member,
 	return (-1);
 }
 
+/* update with a ct_id: the entry with the tuple arrived; check its id. */
+static void
+admin_check_msg(void *arg, const struct nlmsghdr *nlh)
+{
+	struct cmdq	*q = arg;
+	struct event	 ev;
+
+	if (cmdq_decode(q, nlh, EV_GET, &ev) != 0 || ev.type != EV_TYPE_CT)
+		return;
+	if (nfct_attr_is_set(ev.ct, ATTR_ID) > 0 &&
+	    nfct_get_attr_u32(ev.ct, ATTR_ID) == q->find_id)
+		q->found = true;
+}
+
+/* update with a ct_id: the entry has it; change it. */
+static void
+admin_update_send(struct cmdq *q)
+{
+	char	buf[REQ_BUFLEN];
+
+	req_ct_update(buf, &q->rc);
+	admin_send(q, buf);
+}
+
+static const struct qjob_ops check_ops = { admin_check_msg,
+    cmdq_find_done };
+
+/*
+ * Update a conntrack named with its id.  The kernel checks CTA_ID on
+ * delete but ignores it on update (ctnetlink_change_conntrack()), so
+ * look the entry up by its tuple first and change it only if it has that
+ * id.  The id still goes with the update, in case the kernel learns to
+ * check it; until then an entry replaced between the lookup and the
+ * change (one round trip) is changed instead.
+ */
+static void
+admin_update_id(struct cmdq *q)
+{
+	char	buf[REQ_BUFLEN];
+
+	q->found = false;
+	q->find_id = q->rc.id;
+	q->then = admin_update_send;
+	req_ct_get(buf, &q->rc);
+	cmdq_start(q, query_request(q->mon->query,
+	    (const struct nlmsghdr *)buf, &check_ops, q));
+}
+
 /* After a ct_id was found: delete or update it by tuple and id. */
 static void
 admin_by_id_then(struct cmdq *q)
@@ -114,11 +163,11 @@ admin_by_id_then(struct cmdq *q)
 	/* The entry's own zone: the request may not have named it. */
 	q->rc.has_zone = q->found_has_zone;
 	q->rc.zone = q->found_zone;
-	if (strcmp(q->what, "delete") == 0)
+	if (strcmp(q->what, "delete") == 0) {
 		req_ct_delete(buf, &q->rc);
-	else
-		req_ct_update(buf, &q->rc);
-	admin_send(q, buf);
+		admin_send(q, buf);
+	} else
+		admin_update_id(q);
 }
 
 /* Parse a conntrack named by tuple or by ct_id alone, for delete/update. */
@@ -235,6 +284,10 @@ cmd_update(struct client *c, struct cmd_req *req)
 		q->find_id = rc.id;
 		q->then = admin_by_id_then;
 		cmdq_find_id(q);
+		return (0);
+	}
+	if (rc.has_id) {
+		admin_update_id(q);
 		return (0);
 	}
 	req_ct_update(buf, &q->rc);

@@ -10,8 +10,8 @@
  *   {"cmd":"stats"}, {"cmd":"version"}, {"cmd":"help"}, {"cmd":"diagnose"}
  *
  * Answers that come from the kernel are read through query.c on the
- * request sockets opened at startup; dumps are read no faster than the
- * client takes them.
+ * request sockets opened with each namespace; dumps are read no faster
+ * than the client takes them.
  */
 #include "config.h"
 
@@ -121,7 +121,11 @@ cmdq_kernel_error(struct cmdq *q, int error, const char *what)
 		    strerror(-error));
 }
 
-/* Decode an answer's entry as an event of kind, stamped now. */
+/*
+ * Decode an answer's entry as an event of kind, stamped now and with the
+ * namespace of q, as the stream does, so that a filter's netns clause
+ * sees it.
+ */
 int
 cmdq_decode(struct cmdq *q, const struct nlmsghdr *nlh, int kind,
     struct event *ev)
@@ -131,14 +135,17 @@ cmdq_decode(struct cmdq *q, const struct nlmsghdr *nlh, int kind,
 	if (decode_msg(ctx->qdec, nlh, ev) != 0)
 		return (-1);
 	ev->kind = kind;
+	ev->netns = q->mon->name;
+	ev->show_netns = ctx->multi;
 	clock_gettime(CLOCK_REALTIME, &ev->time);
 	return (0);
 }
 
 /*
- * Find the namespace a request names with "netns".  Without one: the only
- * namespace, or, when several are monitored, NULL if all_ok (meaning every
- * one) and an error otherwise.  Returns -1 after answering.
+ * Find the namespace a request names with "netns".  Without one: NULL if
+ * all_ok (meaning every one, however many, none included), else the only
+ * namespace, and an error when there are several or none.  Returns -1
+ * after answering.
  */
 int
 cmdq_mon(struct client *c, struct cmd_req *req, bool all_ok, struct mon **mp)
@@ -147,11 +154,6 @@ cmdq_mon(struct client *c, struct cmd_req *req, bool all_ok, struct mon **mp)
 	json_t		*v = json_object_get(req->root, "netns");
 
 	*mp = NULL;
-	if (ctx->nmons == 0) {
-		client_reply_error(c, req->id, "not_found", "no namespace is "
-		    "monitored at the moment");
-		return (-1);
-	}
 	if (v != NULL) {
 		if (!json_is_string(v)) {
 			client_reply_error(c, req->id, "bad_request", "netns: "
@@ -165,12 +167,18 @@ cmdq_mon(struct client *c, struct cmd_req *req, bool all_ok, struct mon **mp)
 		}
 		return (0);
 	}
-	if (ctx->nmons == 1 || all_ok) {
-		*mp = ctx->nmons == 1 ? TAILQ_FIRST(&ctx->mons) : NULL;
+	if (all_ok)
+		return (0);
+	if (ctx->nmons == 1) {
+		*mp = TAILQ_FIRST(&ctx->mons);
 		return (0);
 	}
-	client_reply_error(c, req->id, "bad_request", "netns: required, %u "
-	    "namespaces are monitored", ctx->nmons);
+	if (ctx->nmons == 0)
+		client_reply_error(c, req->id, "not_found", "no namespace is "
+		    "monitored at the moment");
+	else
+		client_reply_error(c, req->id, "bad_request", "netns: "
+		    "required, %u namespaces are monitored", ctx->nmons);
 	return (-1);
 }
 
@@ -192,14 +200,6 @@ cmdq_reject(struct client *c, struct cmd_req *req,
 		return (-1);
 	}
 	return (0);
-}
-
-/* Stamp an event with the namespace of q, as the stream does. */
-static void
-cmdq_stamp(struct cmdq *q, struct event *ev)
-{
-	ev->netns = q->mon->name;
-	ev->show_netns = client_ctx(q->c)->multi;
 }
 
 /* Parse "type" or "table": "ct" (default) or "expect". */
@@ -237,7 +237,6 @@ get_msg(void *arg, const struct nlmsghdr *nlh)
 	    nfct_attr_is_set(ev.ct, ATTR_ID) <= 0 ||
 	    nfct_get_attr_u32(ev.ct, ATTR_ID) != q->find_id))
 		return;
-	cmdq_stamp(q, &ev);
 	if (stream_encode(client_ctx(q->c)->stream, &ev, &q->line) == 0)
 		q->found = true;
 }
@@ -277,16 +276,18 @@ find_msg(void *arg, const struct nlmsghdr *nlh)
 	q->found_family = ev.family;
 	if ((q->found_has_zone = nfct_attr_is_set(ev.ct, ATTR_ZONE) > 0))
 		q->found_zone = nfct_get_attr_u16(ev.ct, ATTR_ZONE);
-	cmdq_stamp(q, &ev);
 	if (req_tuple_from_ct(ev.ct, ev.family, &q->found_tuple) != 0)
 		q->found = false;
 	else if (q->on_found != NULL)
 		q->on_found(q, &ev);
 }
 
-/* Scan for a conntrack id: the dump ended. */
-static void
-find_done(void *arg, int error)
+/*
+ * A search for the conntrack with id q->find_id ended (a dump, or the
+ * lookup of an update): answer an error, or go on with q->then.
+ */
+void
+cmdq_find_done(void *arg, int error)
 {
 	struct cmdq	*q = arg;
 
@@ -305,7 +306,7 @@ find_done(void *arg, int error)
 	q->then(q);
 }
 
-static const struct qjob_ops find_ops = { find_msg, find_done };
+static const struct qjob_ops find_ops = { find_msg, cmdq_find_done };
 
 /*
  * Look for the conntrack with id q->find_id by dumping the table (the
@@ -412,7 +413,6 @@ dump_msg(void *arg, const struct nlmsghdr *nlh)
 
 	if (cmdq_decode(q, nlh, EV_DUMP, &ev) != 0)
 		return;
-	cmdq_stamp(q, &ev);
 	filter_view(&ev, &view);
 	if (!filter_match(q->filter, &view))
 		return;
@@ -434,9 +434,13 @@ dump_done(void *arg, int error)
 	struct qdump	 d;
 
 	client_set_job(q->c, NULL);
-	/* A namespace that went away meanwhile is skipped. */
-	if ((error == 0 || error == -ENODEV) && q->all &&
-	    TAILQ_NEXT(q->mon, entry) != NULL) {
+	/*
+	 * A namespace that went away meanwhile is skipped, the last one
+	 * too.  It leaves the list only after this callback.
+	 */
+	if (error == -ENODEV && q->all)
+		error = 0;
+	if (error == 0 && q->all && TAILQ_NEXT(q->mon, entry) != NULL) {
 		q->mon = TAILQ_NEXT(q->mon, entry);
 		cmdq_dump_request(q->filter, q->table, &d);
 		cmdq_start(q, query_dump(q->mon->query, &d, &dump_ops, q));
@@ -505,6 +509,12 @@ cmd_dump(struct client *c, struct cmd_req *req)
 	    cmdq_mon(c, req, true, &m) == -1 ||
 	    cmdq_filter(c, req, &f) == -1)
 		return (0);
+	/* Every namespace, and there is none. */
+	if (m == NULL && TAILQ_EMPTY(&client_ctx(c)->mons)) {
+		filter_free(f);
+		client_reply_ok(c, req->id, json_pack("{s:i}", "count", 0));
+		return (0);
+	}
 	if ((q = cmdq_new(c, req)) == NULL) {
 		filter_free(f);
 		return (-1);
@@ -795,12 +805,20 @@ cmd_stats(struct client *c, struct cmd_req *req)
 	struct cmdq	*q;
 	struct mon	*m;
 
-	/* The kernel's part comes from one namespace: the one named. */
+	/*
+	 * The kernel's part comes from one namespace: the one named, else
+	 * the first; without any, it is null.
+	 */
 	if (cmdq_mon(c, req, true, &m) == -1)
 		return (0);
+	if (m == NULL && (m = TAILQ_FIRST(&client_ctx(c)->mons)) == NULL) {
+		client_reply_ok(c, req->id, json_pack("{s:o,s:n}", "daemon",
+		    stats_daemon(client_ctx(c)), "kernel"));
+		return (0);
+	}
 	if ((q = cmdq_new(c, req)) == NULL)
 		return (-1);
-	q->mon = m != NULL ? m : TAILQ_FIRST(&client_ctx(c)->mons);
+	q->mon = m;
 	req_stats(buf, false);
 	cmdq_start(q, query_request(q->mon->query, (struct nlmsghdr *)buf,
 	    &stats_ops, q));
@@ -862,7 +880,7 @@ diagnose_mon(const struct mon *m)
 /*
  * {"cmd":"diagnose"}: the startup self-diagnosis as data: of the
  * namespace named, else of the first, with every namespace's in
- * "namespaces".
+ * "namespaces"; without any namespace, only the empty "namespaces".
  */
 static int
 cmd_diagnose(struct client *c, struct cmd_req *req)
@@ -871,11 +889,15 @@ cmd_diagnose(struct client *c, struct cmd_req *req)
 	struct mon	*m, *sel;
 	json_t		*r, *all = json_array();
 
-	if (cmdq_mon(c, req, true, &sel) == -1)
+	if (cmdq_mon(c, req, true, &sel) == -1) {
+		json_decref(all);
 		return (0);
+	}
 	TAILQ_FOREACH(m, &ctx->mons, entry)
 		json_array_append_new(all, diagnose_mon(m));
-	r = diagnose_mon(sel != NULL ? sel : TAILQ_FIRST(&ctx->mons));
+	if (sel == NULL)
+		sel = TAILQ_FIRST(&ctx->mons);
+	r = sel != NULL ? diagnose_mon(sel) : json_object();
 	json_object_set_new(r, "namespaces", all);
 	client_reply_ok(c, req->id, r);
 	return (0);

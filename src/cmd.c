@@ -7,13 +7,15 @@
  * (valid JSON, an object, a string "cmd", an "id" that is a string or a
  * number) and the command's allowed members; only then does the command
  * run.  Every failure is a reply with a stable error code:
- *   bad_json         the line is not valid JSON (or holds a NUL byte)
+ *   bad_json         the line is not valid JSON (or holds a duplicate
+ *                    key or a NUL byte)
  *   bad_request      not an object, missing or mistyped member, unknown
  *                    member
  *   unknown_command  no such command on this socket
  *   denied           the command changes the table and the peer is
  *                    neither root nor in the admin group
- * Commands add their own (bad_filter, busy, not_found, kernel_error, ...).
+ * Commands add their own (bad_filter, not_found, exists, kernel_error,
+ * internal).
  */
 #include "config.h"
 

@@ -564,6 +564,10 @@ ctl_print_stats(FILE *fp, json_t *r, const char *netns)
 	json_array_foreach(json_object_get(d, "subscriber_list"), i, v)
 		ctl_print_subscriber(fp, v);
 
+	if (json_is_null(k)) {
+		fprintf(fp, "kernel\n  no namespace is monitored\n");
+		return;
+	}
 	fprintf(fp, "kernel (namespace %s)\n  %-17s %s (maximum %s)\n",
 	    ctl_print_get(k, "netns", c, sizeof c), "entries",
 	    ctl_print_get(k, "entries", a, sizeof a),
@@ -588,6 +592,10 @@ ctl_print_diagnose_ns(FILE *fp, json_t *r)
 	char		 a[64], b[32];
 	size_t		 i;
 
+	if (json_object_get(r, "netns") == NULL) {
+		fprintf(fp, "no namespace is monitored\n");
+		return;
+	}
 	json_object_foreach(r, k, v) {
 		if (json_is_object(v) || json_is_array(v))
 			continue;	/* findings, namespaces */

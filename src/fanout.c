@@ -348,13 +348,17 @@ fanout_publish(struct fanout *fo, const struct event *ev, const char *line,
 		if (ev != NULL && ((s->types & EV_TYPE_BIT(ev->type)) == 0 ||
 		    (s->kinds & EV_KIND_BIT(ev->kind)) == 0))
 			continue;
-		/* A vanished entry known by id only passes every filter. */
-		if (ev != NULL && s->filter != NULL && !ev->idonly) {
+		/*
+		 * A vanished entry known by its id only passes unless what
+		 * is known of it (type, kind, namespace) rules it out.
+		 */
+		if (ev != NULL && s->filter != NULL) {
 			if (!viewed) {
 				filter_view(ev, &view);
 				viewed = true;
 			}
-			if (!filter_match(s->filter, &view))
+			if (view.partial ? !filter_match_partial(s->filter,
+			    &view) : !filter_match(s->filter, &view))
 				continue;
 		}
 		if (s->dropping || fanout_sub_over(s)) {

@@ -18,9 +18,13 @@
  *
  * Address and port clauses without a direction look at both directions
  * of a conntrack, and at the master and expected tuples of an
- * expectation.  Clauses about things an entry does not have (a mark on an
- * expectation, a port on ICMP) do not match it.  "events" selects live
- * events only: snapshot, dump and get lines always pass it.
+ * expectation.  A zone the kernel left out is zone 0, for both types, and
+ * so is a conntrack's mark.  Clauses about things an entry does not have
+ * (a mark or a status on an expectation, a port on ICMP) do not match
+ * it.  "events" selects live events only: snapshot, dump and get lines
+ * always pass it.  A resync's id-only destroy line, of which only the
+ * type, kind and namespace are known, passes unless the filter is false
+ * whatever the rest (filter_match_partial()).
  *
  * Parsing is strict: an unknown member, a wrong type or a bad value is an
  * error naming the member, e.g. "filter.orig.dport: port 70000 out of
@@ -814,6 +818,11 @@ filter_view(const struct event *ev, struct filter_view *v)
 	v->kind = ev->kind;
 	v->family = ev->family;
 	v->netns = ev->netns;
+	/* A vanished entry known by its id only: nothing more to see. */
+	if (ev->idonly) {
+		v->partial = true;
+		return;
+	}
 	if (ev->type == EV_TYPE_CT) {
 		if ((v->has_proto = nfct_attr_is_set(ct, ATTR_L4PROTO) > 0))
 			v->proto = nfct_get_attr_u8(ct, ATTR_L4PROTO);
@@ -856,7 +865,9 @@ filter_view(const struct event *ev, struct filter_view *v)
 		    (v->has_proto = nfct_attr_is_set(t, ATTR_L4PROTO) > 0))
 			v->proto = nfct_get_attr_u8(t, ATTR_L4PROTO);
 	}
-	if ((v->has_zone = nfexp_attr_is_set(exp, ATTR_EXP_ZONE) > 0))
+	/* As for a conntrack, the kernel leaves out zone 0; no mark. */
+	v->has_zone = true;
+	if (nfexp_attr_is_set(exp, ATTR_EXP_ZONE) > 0)
 		v->zone = nfexp_get_attr_u16(exp, ATTR_EXP_ZONE);
 }
 
@@ -935,78 +946,149 @@ match_port(const struct portclause *pc, const struct filter_view *v)
 	return (false);
 }
 
-/* Tell whether an event's view passes a filter (NULL passes all). */
-bool
-filter_match(const struct filter *f, const struct filter_view *v)
+/* The result of a filter for a view that may lack facts. */
+enum fres {
+	R_FALSE,
+	R_TRUE,
+	R_UNKNOWN		/* it depends on facts the view lacks */
+};
+
+/*
+ * Match the clauses about the entry itself, which a partial view does not
+ * know: family, protocol, addresses, ports, mark, zone, status, state.
+ */
+static enum fres
+filter_eval_entry(const struct filter *f, const struct filter_view *v)
 {
 	size_t	i, j;
 	bool	ok;
 
-	if (f == NULL)
-		return (true);
-	if (f->types != 0 && (f->types & EV_TYPE_BIT(v->type)) == 0)
-		return (false);
-	if (f->kinds != 0 && (EV_LIVE_KINDS & EV_KIND_BIT(v->kind)) != 0 &&
-	    (f->kinds & EV_KIND_BIT(v->kind)) == 0)
-		return (false);
+	if (v->partial) {
+		if (f->families != 0 || f->has_protos || f->naddrs > 0 ||
+		    f->nports > 0 || f->nmarks > 0 || f->nzones > 0 ||
+		    f->has_status || f->nstates > 0)
+			return (R_UNKNOWN);
+		return (R_TRUE);
+	}
 	if (f->families != 0) {
 		if (v->family == AF_INET && (f->families & 1) == 0)
-			return (false);
+			return (R_FALSE);
 		if (v->family == AF_INET6 && (f->families & 2) == 0)
-			return (false);
+			return (R_FALSE);
 	}
 	if (f->has_protos && (!v->has_proto ||
 	    (f->protos[v->proto / 64] & (1ULL << (v->proto % 64))) == 0))
-		return (false);
+		return (R_FALSE);
 	for (i = 0; i < f->naddrs; i++)
 		if (!match_addr(&f->addrs[i], v))
-			return (false);
+			return (R_FALSE);
 	for (i = 0; i < f->nports; i++)
 		if (!match_port(&f->ports[i], v))
-			return (false);
+			return (R_FALSE);
 	if (f->nmarks > 0) {
 		if (!v->has_mark)
-			return (false);
+			return (R_FALSE);
 		for (ok = false, i = 0; i < f->nmarks && !ok; i++)
 			ok = (v->mark & f->marks[i].mask) == f->marks[i].value;
 		if (!ok)
-			return (false);
+			return (R_FALSE);
 	}
 	if (f->nzones > 0) {
 		if (!v->has_zone)
-			return (false);
+			return (R_FALSE);
 		for (ok = false, i = 0; i < f->nzones && !ok; i++)
 			ok = v->zone == f->zones[i];
 		if (!ok)
-			return (false);
+			return (R_FALSE);
 	}
 	if (f->has_status && (!v->has_status || (v->status & f->status) == 0))
-		return (false);
+		return (R_FALSE);
 	if (f->nstates > 0) {
 		if (!v->has_state || !v->has_proto)
-			return (false);
+			return (R_FALSE);
 		for (ok = false, j = 0; j < f->nstates && !ok; j++)
 			ok = f->states[j].proto == v->proto &&
 			    f->states[j].state == v->state;
 		if (!ok)
-			return (false);
+			return (R_FALSE);
 	}
+	return (R_TRUE);
+}
+
+/*
+ * Evaluate a filter in three-valued logic: a clause about a fact the
+ * view lacks is unknown, "not" of unknown is unknown, a conjunction is
+ * false if a clause is false and otherwise unknown if one is unknown, and
+ * "any" is true if one filter is true and otherwise unknown if one is
+ * unknown.  A full view never gives unknown.
+ */
+static enum fres
+filter_eval(const struct filter *f, const struct filter_view *v)
+{
+	enum fres	r, sub;
+	size_t		i;
+	bool		ok;
+
+	if (f == NULL)
+		return (R_TRUE);
+	/* What every view knows: the type, the kind and the namespace. */
+	if (f->types != 0 && (f->types & EV_TYPE_BIT(v->type)) == 0)
+		return (R_FALSE);
+	if (f->kinds != 0 && (EV_LIVE_KINDS & EV_KIND_BIT(v->kind)) != 0 &&
+	    (f->kinds & EV_KIND_BIT(v->kind)) == 0)
+		return (R_FALSE);
 	if (f->nnetns > 0) {
 		if (v->netns == NULL)
-			return (false);
+			return (R_FALSE);
 		for (ok = false, i = 0; i < f->nnetns && !ok; i++)
 			ok = strcmp(f->netns[i], v->netns) == 0;
 		if (!ok)
-			return (false);
+			return (R_FALSE);
 	}
-	for (i = 0; i < f->nnots; i++)
-		if (filter_match(f->nots[i], v))
-			return (false);
+	if ((r = filter_eval_entry(f, v)) == R_FALSE)
+		return (R_FALSE);
+	for (i = 0; i < f->nnots; i++) {
+		if ((sub = filter_eval(f->nots[i], v)) == R_TRUE)
+			return (R_FALSE);
+		if (sub == R_UNKNOWN)
+			r = R_UNKNOWN;
+	}
 	if (f->nanys > 0) {
-		for (ok = false, i = 0; i < f->nanys && !ok; i++)
-			ok = filter_match(f->anys[i], v);
-		if (!ok)
-			return (false);
+		sub = R_FALSE;
+		for (i = 0; i < f->nanys && sub != R_TRUE; i++) {
+			switch (filter_eval(f->anys[i], v)) {
+			case R_TRUE:
+				sub = R_TRUE;
+				break;
+			case R_UNKNOWN:
+				sub = R_UNKNOWN;
+				break;
+			case R_FALSE:
+				break;
+			}
+		}
+		if (sub == R_FALSE)
+			return (R_FALSE);
+		if (sub == R_UNKNOWN)
+			r = R_UNKNOWN;
 	}
-	return (true);
+	return (r);
+}
+
+/* Tell whether an event's view passes a filter for sure (NULL passes all). */
+bool
+filter_match(const struct filter *f, const struct filter_view *v)
+{
+	return (filter_eval(f, v) == R_TRUE);
+}
+
+/*
+ * Tell whether a partial view (a resync's id-only line: type, kind and
+ * namespace known) may pass a filter: it does unless the filter is false
+ * whatever the facts it lacks.  For a full view, as filter_match().
+ */
+bool
+filter_match_partial(const struct filter *f, const struct filter_view *v)
+{
+	return (filter_eval(f, v) != R_FALSE);
 }

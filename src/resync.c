@@ -147,6 +147,8 @@ resync_msg(void *arg, const struct nlmsghdr *nlh)
 	if (decode_msg(r->ctx->qdec, nlh, &ev) != 0 || ev.type != EV_TYPE_CT ||
 	    nfct_attr_is_set(ev.ct, ATTR_ID) <= 0)
 		return;
+	ev.netns = r->mon->name;
+	ev.show_netns = r->ctx->multi;
 	/* What the kernel filter keeps off the stream stays out. */
 	filter_view(&ev, &view);
 	if (!kfilter_match(r->ctx->kf, &view))
@@ -168,8 +170,6 @@ resync_msg(void *arg, const struct nlmsghdr *nlh)
 		return;
 	ev.kind = EV_NEW;
 	ev.resync = true;
-	ev.netns = r->mon->name;
-	ev.show_netns = r->ctx->multi;
 	clock_gettime(CLOCK_REALTIME, &ev.time);
 	stream_publish(r->ctx->stream, &ev);
 }

@@ -915,6 +915,34 @@ def admin_as_root():
 
 
 @case
+def update_checks_ct_id():
+    """update with a tuple and a ct_id that is not the entry's answers
+    not_found and changes nothing (the kernel ignores CTA_ID on update,
+    so the daemon looks the entry up first); with the entry's ct_id, and
+    by ct_id alone, it changes the mark; an unknown ct_id is not_found."""
+    with ctsd.Netns(nft=RULES, sysctls=SYSCTLS) as ns, \
+            start(ns, allow=[CHANGE_LOG]) as d, \
+            ctsd.Client(d.control_path, name="control") as c:
+        a = ns.call(udp_flows, 6100, 1)[0]
+        t = {"proto": "udp", "src": "127.0.0.1", "dst": "127.0.0.1",
+             "sport": a[1], "dport": 6100}
+        ident = ct_get(ns, t)["id"]
+        other = (ident + 1) % 2**32
+        c.error("update", "not_found", tuple=t, ct_id=other, mark=7)
+        check_eq(ct_get(ns, t)["mark"], 0, "mark after an update with "
+                 "another entry's ct_id")
+        check_eq(c.ok("update", tuple=t, ct_id=ident, mark=7),
+                 {"changed": 1}, "update with the entry's ct_id")
+        check_eq(ct_get(ns, t)["mark"], 7, "mark after the update")
+        check_eq(c.ok("update", ct_id=ident, mark=9), {"changed": 1},
+                 "update by ct_id alone")
+        check_eq(ct_get(ns, t)["mark"], 9, "mark after the update by ct_id")
+        c.error("update", "not_found", ct_id=other, mark=11)
+        check_eq(ct_get(ns, t)["mark"], 9, "mark at the end")
+        c.raise_errors()
+
+
+@case
 def admin_by_id_in_zone():
     """delete and update by ct_id alone work for an entry in zone 7."""
     with ctsd.Netns(nft=RULES, sysctls=SYSCTLS, addrs=ADDRS) as ns, \
@@ -1244,6 +1272,63 @@ def control_eof_with_unread_answers():
         c.wait_eof(timeout=5)
         check_eq(len(c.replies()), 400, "answers read")
         c.close()
+
+
+def half_close(path, data, name):
+    """Send data on a new connection, shut the sending side down, and
+    return (id, ok, error code) of the replies: on the control socket
+    once the daemon closed the connection, on the events socket (which
+    stays open) once a reply came and nothing more within half a
+    second."""
+    with ctsd.Client(path, name=name) as c:
+        c.send(data)
+        c.shutdown_write()
+        if name == "events":
+            c.wait_for(lambda ls: any(l["type"] == "reply" for l in ls),
+                       "a reply")
+            time.sleep(0.5)
+        else:
+            c.wait_eof()
+        c.raise_errors()
+        return [(r.get("id"), r["ok"], r.get("error", {}).get("code"))
+                for r in c.replies()]
+
+
+@case
+def last_request_without_newline():
+    """A client that shuts its sending side down after a request without
+    a trailing newline (printf '{...}' | socat - UNIX-CONNECT:...) gets
+    its answer, on the control socket (which then closes the
+    connection) and on the events socket; one after complete lines is
+    answered last; a carriage return or nothing after the last newline
+    is no request; a cut request is bad_json, an unterminated line over
+    --max-line too_large."""
+    with ctsd.Netns() as ns, start(ns, ["--max-line", "256"]) as d:
+        ctl = d.control_path
+        check_eq(half_close(ctl, b'{"cmd":"version","id":1}', "control"),
+                 [(1, True, None)], "control: a request without its "
+                 "newline")
+        check_eq(half_close(ctl, b'{"cmd":"ping","id":1}\n{"cmd":"ping",'
+                            b'"id":2}\r\n{"cmd":"stats","id":3}',
+                            "control"),
+                 [(1, True, None), (2, True, None), (3, True, None)],
+                 "control: two lines and a last one without its newline")
+        check_eq(half_close(ctl, b'{"cmd":"ping","id":1}\n\r', "control"),
+                 [(1, True, None)], "control: a carriage return after the "
+                 "last newline")
+        check_eq(half_close(ctl, b'{"cmd":"ping","id":1}\n', "control"),
+                 [(1, True, None)], "control: nothing after the last "
+                 "newline")
+        check_eq(half_close(ctl, b'{"cmd":"ping","id":', "control"),
+                 [(None, False, "bad_json")], "control: a cut request")
+        check_eq(half_close(ctl, b'{"cmd":"ping","id":"%s"}' % (b"x" * 256),
+                            "control"),
+                 [(None, False, "too_large")], "control: an unterminated "
+                 "line over --max-line")
+        check_eq(half_close(d.events_path, b'{"cmd":"ping","id":"e"}',
+                            "events"),
+                 [("e", True, None)], "events: a request without its "
+                 "newline")
 
 
 def shell(cmd, timeout=30):

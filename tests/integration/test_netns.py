@@ -17,8 +17,10 @@ Needs root; exits 77 otherwise.  Run one case: test_netns.py NAME...
 """
 
 import contextlib
+import json
 import os
 import re
+import socket
 import sys
 import tempfile
 import time
@@ -185,6 +187,81 @@ def two_namespaces():
 def three_namespaces():
     """--netns A --netns B --netns C, traffic in each."""
     several(3)
+
+
+def admin_stderr(*cmds):
+    """The log line of each change a test asks for (as root)."""
+    return [r"^ctstreamd: client \d+ \(uid 0, pid %d\): (%s) \{"
+            % (os.getpid(), "|".join(cmds))]
+
+
+@case
+def netns_clause_in_dump_flush_snapshot():
+    """A filter's "netns" clause sees the namespace of the entries of a
+    dump, a snapshot and a filtered flush: flush naming A with
+    {"netns":A,...} deletes A's flow (matched 1), with {"netns":B}
+    matches nothing; dump and snapshot with {"netns":B} give B's
+    lines only."""
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="ctsd-"))
+        a = stack.enter_context(ctsd.Netns())
+        b = stack.enter_context(ctsd.Netns())
+        ev, ctl = os.path.join(tmp, "ev.sock"), os.path.join(tmp, "ctl.sock")
+        d = stack.enter_context(ctsd.Daemon(
+            a, ["--netns", b.name, "--events-socket", ev, "--control-socket",
+                ctl], seq_gaps=True,
+            allow_stderr=allow_for([a.name, b.name]) +
+            admin_stderr("flush")))
+        flows = {}
+        for ns in (a, b):
+            r = ns.call(ctsd.udp_exchange, "127.0.0.1", 6001)
+            orig = {"src": "127.0.0.1", "dst": "127.0.0.1",
+                    "sport": r["client"][1], "dport": 6001}
+            up = d.wait_match("%s: update of the flow" % ns.name,
+                              event="update", netns=ns.name, orig=orig)
+            flows[ns.name] = (orig, up["id"])
+
+        res, lines = ctsd.control_ok(ctl, {"cmd": "dump", "filter":
+                                           {"netns": b.name}})
+        check(lines and {e["netns"] for e in lines} == {b.name},
+              "dump of all with a netns clause for B: %r" % lines)
+        check(flows[b.name][1] in [e["id"] for e in lines],
+              "B's flow is not in the dump filtered on B")
+        check_eq(res["count"], len(lines), "dump filtered on B: count")
+        res, lines = ctsd.control_ok(ctl, {"cmd": "dump", "netns": a.name,
+                                           "filter": {"netns": b.name}})
+        check_eq((res["count"], lines), (0, []),
+                 "dump of A with a netns clause for B")
+
+        with ctsd.Subscriber(ev) as sub:
+            check_eq(sub.request({"cmd": "subscribe", "snapshot": True,
+                                  "filter": {"netns": b.name,
+                                             "types": "ct"}})["ok"],
+                     True, "subscribe with a snapshot")
+            sync = sub.wait_for(lambda evs: ctsd.first(evs, type="sync"),
+                                "the sync line")
+            snap = [e for e in sub.events if e.get("event") == "snapshot"]
+            check(snap and {e["netns"] for e in snap} == {b.name},
+                  "snapshot filtered on B: %r" % snap)
+            check(flows[b.name][1] in [e["id"] for e in snap],
+                  "B's flow is not in the snapshot filtered on B")
+            check_eq(sync["entries"], len(snap), "sync entries")
+
+        udp = {"proto": "udp", "dport": 6001}
+        res, _ = ctsd.control_ok(ctl, {"cmd": "flush", "netns": a.name,
+                                       "filter": dict(udp, netns=b.name)})
+        check_eq(res, {"matched": 0, "deleted": 0, "gone": 0, "failed": 0},
+                 "flush of A with a netns clause for B")
+        res, _ = ctsd.control_ok(ctl, {"cmd": "flush", "netns": a.name,
+                                       "filter": dict(udp, netns=a.name)})
+        check_eq(res, {"matched": 1, "deleted": 1, "gone": 0, "failed": 0},
+                 "flush of A with a netns clause for A")
+        d.wait_match("the destroy of A's flow", event="destroy",
+                     netns=a.name, id=flows[a.name][1])
+        check(flows[a.name][1] not in ctsd.conntrack_ids(a),
+              "A's flow is still in A's table")
+        check(flows[b.name][1] in ctsd.conntrack_ids(b),
+              "B's flow went too")
 
 
 # ---------------------------------------------------------------------------
@@ -423,6 +500,84 @@ def named_namespace_deleted():
         res, _ = ctsd.control_ok(ctl, {"cmd": "stats"})
         check_eq([m["netns"] for m in res["daemon"]["namespaces"]],
                  [a.name], "namespaces in stats")
+
+
+def read_reply(sock, rid, timeout=20):
+    """Read lines from a raw control socket until the reply with id rid:
+    (reply, the lines before it)."""
+    f = sock.makefile("rb")
+    sock.settimeout(timeout)
+    lines = []
+    for raw in f:
+        ev = json.loads(raw)
+        if ev.get("type") == "reply" and ev.get("id") == rid:
+            return ev, lines
+        lines.append(ev)
+    ctsd.fail("the connection closed before the reply %r" % rid)
+
+
+@case
+def dump_loses_its_last_namespace_then_none_is_left():
+    """--netns A --netns B, a dump of both paused in B (its reader does
+    not read) while B is deleted: the reply is the count of the lines
+    sent, not not_found.  Then A is deleted too, and with no namespace
+    left, stats answers with "namespaces":[] and "kernel":null,
+    diagnose with {"namespaces":[]}, dump with the count 0; get is
+    not_found."""
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="ctsd-"))
+        a = stack.enter_context(ctsd.Netns())
+        b = stack.enter_context(ctsd.Netns())
+        loaded = ctsd.load_entries(b, 4000)
+        check(loaded >= 4000, "entries in B: %d" % loaded)
+        ctl = os.path.join(tmp, "ctl.sock")
+        d = stack.enter_context(ctsd.Daemon(
+            a, ["--netns", b.name, "--control-socket", ctl,
+                "--sub-hiwat", "64K", "--sub-lowat", "16K"], seq_gaps=True,
+            allow_stderr=allow_for([a.name, b.name]) + NETNS_ALL_STDERR))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stack.callback(sock.close)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(ctl)
+        sock.sendall(b'{"cmd":"dump","id":"all"}\n')
+
+        def paused():
+            res, _ = ctsd.control_ok(ctl, {"cmd": "stats"})
+            return any(x.get("socket") == "control" and
+                       x["queued_bytes"] >= 32 * 1024
+                       for x in res["daemon"]["subscriber_list"])
+        ctsd.poll(paused, "the dump to pause for its reader")
+        b.close()
+        d.wait_match("the gone line of B", type="netns", event="gone",
+                     netns=b.name)
+        r, lines = read_reply(sock, "all")
+        check_eq(r.get("ok"), True, "the reply to the dump whose last "
+                 "namespace went away (%r)" % r)
+        check_eq(r["result"]["count"], len(lines), "dump count")
+        check(len(lines) < loaded, "the dump of B was not cut short: %d "
+              "lines" % len(lines))
+        check({e.get("netns") for e in lines} <= {a.name, b.name},
+              "netns of the dump lines")
+
+        a.close()
+        d.wait_match("the gone line of A", type="netns", event="gone",
+                     netns=a.name)
+        res, _ = ctsd.control_ok(ctl, {"cmd": "stats"})
+        check_eq((res["daemon"]["namespaces"], res["kernel"]), ([], None),
+                 "stats without a namespace: namespaces and kernel")
+        res, _ = ctsd.control_ok(ctl, {"cmd": "diagnose"})
+        check_eq(res, {"namespaces": []}, "diagnose without a namespace")
+        res, lines = ctsd.control_ok(ctl, {"cmd": "dump", "table": "expect"})
+        check_eq((res, lines), ({"count": 0}, []),
+                 "dump without a namespace")
+        for req in ({"cmd": "get", "tuple": {"proto": "udp", "src":
+                                             "127.0.0.1", "dst": "127.0.0.1",
+                                             "sport": 1, "dport": 2}},
+                    {"cmd": "stats", "netns": a.name},
+                    {"cmd": "dump", "netns": a.name}):
+            r, _ = ctsd.control(ctl, req)
+            check_eq(r.get("error", {}).get("code"), "not_found",
+                     "%s without a namespace (%r)" % (req, r))
 
 
 if __name__ == "__main__":

@@ -428,7 +428,7 @@ START_TEST(test_fanout_match_limit)
 	fanout_sub_set_match(peers[3].sub, EV_TYPE_BIT(EV_TYPE_CT),
 	    EV_LIVE_KINDS);
 
-	/* Known by id only: every filter passes it, the masks still apply. */
+	/* Known by id only: its type and kind are known, the masks apply. */
 	ev.idonly = true;
 	for (t = 0; t < EV_TYPE_MAX; t++) {
 		for (k = 0; k < EV_KIND_MAX; k++) {
@@ -450,6 +450,54 @@ START_TEST(test_fanout_match_limit)
 	ck_assert_uint_eq(fanout_sub_stats(peers[2].sub)->lines,
 	    2 * EV_TYPE_MAX);
 	ck_assert_uint_eq(fanout_sub_stats(peers[3].sub)->lines, 2);
+}
+END_TEST
+
+/* Whether each peer of test_fanout_idonly wants an id-only line. */
+static const bool	idonly_wants[] = { true, false, true, false, true,
+			    false, false, true };
+
+static bool
+wants_idonly(const struct peer *p, const struct event *ev)
+{
+	return (ev == NULL || idonly_wants[p - peers]);
+}
+
+/*
+ * A resync's id-only destroy line goes to a subscriber unless what is
+ * known of it (type, kind, namespace) rules its filter out.
+ */
+START_TEST(test_fanout_idonly)
+{
+	static const char *const	 filters[] = {
+		"{\"netns\":\"blue\"}",
+		"{\"netns\":\"red\"}",
+		"{\"proto\":\"tcp\",\"dport\":443}",
+		"{\"netns\":\"red\",\"proto\":\"tcp\"}",
+		"{\"not\":{\"proto\":\"udp\"}}",
+		"{\"not\":{\"netns\":\"blue\"}}",
+		"{\"any\":[{\"events\":\"new\"},{\"netns\":\"red\"}]}",
+		"{\"any\":[{\"netns\":\"red\"},{\"mark\":1}]}",
+	};
+	struct event			 ev;
+	char				 line[128];
+	size_t				 i, len;
+
+	ck_assert_uint_eq(nitems(filters), nitems(idonly_wants));
+	for (i = 0; i < nitems(filters); i++) {
+		peer_new(NULL);
+		fanout_sub_set_filter(peers[i].sub, mkfilter(filters[i]));
+	}
+	unit_idonly_event(&ev, 7, "blue");
+	len = mkline(line, 1, 60);
+	publish(&ev, line, len, 1, wants_idonly);
+	/* A stream notice still reaches everyone. */
+	len = mkline(line, 2, 70);
+	publish(NULL, line, len, 2, wants_idonly);
+	fanout_flush(fo);
+	pump(1, NULL);
+	for (i = 0; i < nitems(filters); i++)
+		peer_check(&peers[i]);
 }
 END_TEST
 
@@ -967,6 +1015,7 @@ make_fanout_suite(void)
 	tcase_add_test(tc, test_fanout_coalesce);
 	tcase_add_test(tc, test_fanout_match);
 	tcase_add_test(tc, test_fanout_match_limit);
+	tcase_add_test(tc, test_fanout_idonly);
 	tcase_add_test(tc, test_fanout_inactive);
 	tcase_add_test(tc, test_fanout_slow);
 	tcase_add_test(tc, test_fanout_disconnect);

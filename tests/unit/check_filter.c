@@ -240,6 +240,35 @@ START_TEST(test_mark_zone_status_state)
 }
 END_TEST
 
+START_TEST(test_expect_zone_mark)
+{
+	struct nf_expect	*exp;
+	struct fx		 x;
+
+	memset(&x, 0, sizeof x);
+	exp = nfexp_new();
+	ck_assert_ptr_nonnull(exp);
+	x.ev.type = EV_TYPE_EXPECT;
+	x.ev.kind = EV_NEW;
+	x.ev.family = AF_INET;
+	x.ev.exp = exp;
+	/* the kernel leaves out zone 0, as for a conntrack */
+	ck_assert(matches(&x, "{\"zone\":0}"));
+	ck_assert(matches(&x, "{\"zone\":[5,0]}"));
+	ck_assert(!matches(&x, "{\"zone\":5}"));
+	ck_assert(!matches(&x, "{\"not\":{\"zone\":0}}"));
+	/* an expectation has no mark: a mark clause never holds */
+	ck_assert(!matches(&x, "{\"mark\":0}"));
+	ck_assert(!matches(&x, "{\"mark\":\"0/0\"}"));
+	ck_assert(matches(&x, "{\"not\":{\"mark\":0}}"));
+	ck_assert(!matches(&x, "{\"status\":\"CONFIRMED\"}"));
+	nfexp_set_attr_u16(exp, ATTR_EXP_ZONE, 5);
+	ck_assert(matches(&x, "{\"zone\":5}"));
+	ck_assert(!matches(&x, "{\"zone\":0}"));
+	nfexp_destroy(exp);
+}
+END_TEST
+
 START_TEST(test_not_and_conjunction)
 {
 	struct fx	x;
@@ -297,6 +326,113 @@ START_TEST(test_netns)
 	nfct_destroy(x.ct);
 	parse_bad("{\"netns\":\"\"}", "filter.netns: expected a namespace");
 	parse_bad("{\"netns\":7}", "filter.netns: expected a namespace");
+}
+END_TEST
+
+/* What a filter says of a resync's id-only destroy line in netns blue. */
+static int
+partial(const char *text)
+{
+	struct filter_view	 v;
+	struct filter		*f = parse_ok(text);
+	struct event		 ev;
+	bool			 sure, may;
+
+	unit_idonly_event(&ev, 42, "blue");
+	filter_view(&ev, &v);
+	ck_assert(v.partial);
+	sure = filter_match(f, &v);
+	may = filter_match_partial(f, &v);
+	filter_free(f);
+	/* What passes for sure may pass. */
+	ck_assert(!sure || may);
+	return (sure ? 1 : may ? -1 : 0);	/* -1: it depends */
+}
+
+START_TEST(test_partial_view)
+{
+	struct filter	*f;
+	struct fx	 x;
+
+	/* Known: the type, the kind, the namespace. */
+	ck_assert_int_eq(partial("{}"), 1);
+	ck_assert_int_eq(partial("{\"types\":\"ct\"}"), 1);
+	ck_assert_int_eq(partial("{\"types\":\"expect\"}"), 0);
+	ck_assert_int_eq(partial("{\"types\":[\"expect\",\"ct\"]}"), 1);
+	ck_assert_int_eq(partial("{\"events\":\"destroy\"}"), 1);
+	ck_assert_int_eq(partial("{\"events\":[\"new\",\"update\"]}"), 0);
+	ck_assert_int_eq(partial("{\"netns\":\"blue\"}"), 1);
+	ck_assert_int_eq(partial("{\"netns\":[\"red\",\"blue\"]}"), 1);
+	ck_assert_int_eq(partial("{\"netns\":\"red\"}"), 0);
+	/* Not known: every clause about the entry itself. */
+	ck_assert_int_eq(partial("{\"family\":\"ipv4\"}"), -1);
+	ck_assert_int_eq(partial("{\"proto\":\"tcp\"}"), -1);
+	ck_assert_int_eq(partial("{\"src\":\"10.0.0.0/8\"}"), -1);
+	ck_assert_int_eq(partial("{\"orig\":{\"dport\":80}}"), -1);
+	ck_assert_int_eq(partial("{\"port\":\"1-65535\"}"), -1);
+	ck_assert_int_eq(partial("{\"mark\":0}"), -1);
+	ck_assert_int_eq(partial("{\"zone\":0}"), -1);
+	ck_assert_int_eq(partial("{\"status\":\"ASSURED\"}"), -1);
+	ck_assert_int_eq(partial("{\"state\":\"ESTABLISHED\"}"), -1);
+	/* and: false wins over unknown, unknown over true */
+	ck_assert_int_eq(partial("{\"netns\":\"blue\",\"proto\":\"udp\"}"),
+	    -1);
+	ck_assert_int_eq(partial("{\"netns\":\"red\",\"proto\":\"udp\"}"), 0);
+	ck_assert_int_eq(partial("{\"types\":\"expect\",\"dport\":21}"), 0);
+	ck_assert_int_eq(partial("{\"events\":\"new\",\"dport\":21}"), 0);
+	/* not: of true is false, of false true, of unknown unknown */
+	ck_assert_int_eq(partial("{\"not\":{\"netns\":\"blue\"}}"), 0);
+	ck_assert_int_eq(partial("{\"not\":{\"netns\":\"red\"}}"), 1);
+	ck_assert_int_eq(partial("{\"not\":{\"proto\":\"tcp\"}}"), -1);
+	ck_assert_int_eq(partial("{\"not\":{\"not\":{\"netns\":\"red\"}}}"),
+	    0);
+	ck_assert_int_eq(partial("{\"not\":{\"not\":{\"proto\":\"tcp\"}}}"),
+	    -1);
+	ck_assert_int_eq(partial("{\"not\":{\"netns\":\"red\","
+	    "\"proto\":\"tcp\"}}"), 1);
+	ck_assert_int_eq(partial("{\"not\":{\"netns\":\"blue\","
+	    "\"proto\":\"tcp\"}}"), -1);
+	ck_assert_int_eq(partial("{\"not\":{\"types\":\"ct\","
+	    "\"events\":\"destroy\"}}"), 0);
+	ck_assert_int_eq(partial("{\"netns\":\"blue\",\"not\":{\"netns\":"
+	    "\"red\"}}"), 1);
+	ck_assert_int_eq(partial("{\"proto\":\"tcp\",\"not\":{\"netns\":"
+	    "\"blue\"}}"), 0);
+	/* any: true wins over unknown, unknown over false */
+	ck_assert_int_eq(partial("{\"any\":[{\"netns\":\"red\"},"
+	    "{\"netns\":\"blue\"}]}"), 1);
+	ck_assert_int_eq(partial("{\"any\":[{\"netns\":\"red\"},"
+	    "{\"types\":\"expect\"}]}"), 0);
+	ck_assert_int_eq(partial("{\"any\":[{\"netns\":\"red\"},"
+	    "{\"proto\":\"tcp\"}]}"), -1);
+	ck_assert_int_eq(partial("{\"any\":[{\"proto\":\"tcp\"},"
+	    "{\"netns\":\"blue\"}]}"), 1);
+	ck_assert_int_eq(partial("{\"any\":[{\"netns\":\"red\",\"proto\":"
+	    "\"tcp\"},{\"types\":\"expect\"}]}"), 0);
+	ck_assert_int_eq(partial("{\"any\":[{\"not\":{\"netns\":\"blue\"}},"
+	    "{\"events\":\"new\"}]}"), 0);
+	ck_assert_int_eq(partial("{\"netns\":\"red\",\"any\":[{\"netns\":"
+	    "\"blue\"}]}"), 0);
+	ck_assert_int_eq(partial("{\"not\":{\"any\":[{\"netns\":\"red\"},"
+	    "{\"dport\":53}]}}"), -1);
+	ck_assert_int_eq(partial("{\"not\":{\"any\":[{\"netns\":\"blue\"},"
+	    "{\"dport\":53}]}}"), 0);
+	ck_assert_int_eq(partial("{\"any\":[{}]}"), 1);
+
+	/* A full view is never in doubt: both functions agree. */
+	fx_ct(&x, AF_INET, IPPROTO_TCP, "10.0.0.1", "10.0.0.2", 1000, 22);
+	x.ev.netns = "blue";
+	ck_assert(!fx_view(&x)->partial);
+	ck_assert(filter_match_partial(NULL, &x.view));
+	f = parse_ok("{\"not\":{\"proto\":\"tcp\"}}");
+	ck_assert(!filter_match(f, &x.view));
+	ck_assert(!filter_match_partial(f, &x.view));
+	filter_free(f);
+	f = parse_ok("{\"any\":[{\"netns\":\"red\"},{\"dport\":22}]}");
+	ck_assert(filter_match(f, &x.view));
+	ck_assert(filter_match_partial(f, &x.view));
+	filter_free(f);
+	nfct_destroy(x.ct);
 }
 END_TEST
 
@@ -387,9 +523,11 @@ make_filter_suite(void)
 	tcase_add_test(tc, test_addresses);
 	tcase_add_test(tc, test_ports);
 	tcase_add_test(tc, test_mark_zone_status_state);
+	tcase_add_test(tc, test_expect_zone_mark);
 	tcase_add_test(tc, test_not_and_conjunction);
 	tcase_add_test(tc, test_netns);
 	tcase_add_test(tc, test_any);
+	tcase_add_test(tc, test_partial_view);
 	tcase_add_test(tc, test_bad_filters_name_the_field);
 	tcase_add_test(tc, test_masks_and_hints);
 	suite_add_tcase(s, tc);

@@ -225,12 +225,13 @@ START_TEST(test_messages)
 	ck_assert_int_le(nfct_attr_is_set(ev.ct, ATTR_MARK), 0);
 	ck_assert_int_le(nfct_attr_is_set(ev.ct, ATTR_REPL_IPV4_SRC), 0);
 
-	/* update: no create flag, and the changes */
+	/* update: no create flag, the changes, and the id (not checked) */
 	req_ct_update(buf, &rc);
 	ck_assert_uint_eq(nlh->nlmsg_flags & NLM_F_CREATE, 0);
 	decode_req(buf, d, &ev);
 	ck_assert_int_eq(ev.kind, EV_UPDATE);
 	ck_assert_uint_eq(nfct_get_attr_u32(ev.ct, ATTR_MARK), 7);
+	ck_assert_uint_eq(nfct_get_attr_u32(ev.ct, ATTR_ID), 99);
 
 	/* get: same key as delete, GET type */
 	len = req_ct_get(buf, &rc);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "event.h"
 #include "unit.h"
 
 #define UNIT_JSON_FLAGS	(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | \
@@ -115,6 +116,19 @@ unit_json_dump(const json_t *j)
 		return (strdup("(null)"));
 	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 	return (s != NULL ? s : strdup("(unprintable)"));
+}
+
+/* Make ev a resync's id-only destroy line for entry id of netns. */
+void
+unit_idonly_event(struct event *ev, uint32_t id, const char *netns)
+{
+	memset(ev, 0, sizeof *ev);
+	ev->type = EV_TYPE_CT;
+	ev->kind = EV_DESTROY;
+	ev->resync = true;
+	ev->idonly = true;
+	ev->ct_id = id;
+	ev->netns = netns;
 }
 
 /* Write contents to a new temporary file and return its path. */

@@ -6,9 +6,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <check.h>
 #include <jansson.h>
+
+struct event;
 
 Suite	*make_decode_suite(void);
 Suite	*make_encode_suite(void);
@@ -31,5 +34,6 @@ bool	 unit_json_same(const char *, size_t, const json_t *);
 bool	 unit_json_text_same(const char *, size_t, const char *);
 char	*unit_json_dump(const json_t *);
 char	*unit_tmpfile(const char *);
+void	 unit_idonly_event(struct event *, uint32_t, const char *);
 
 #endif
