@@ -311,10 +311,12 @@ def sd_notify_ready_status_watchdog_reload_stop():
                         allow_stderr=RELOAD_STDERR)
         try:
             d.start()
-            first = n.msgs[0] if n.msgs else None
-            check(first is not None and first[2].get("READY") == "1" and
-                  "STATUS" in first[2], "first notification %r (before the "
-                  "log said ready)" % (first,))
+            # The daemon sent it before logging "ready"; the reading
+            # thread may not have taken it off the socket yet.
+            n.wait(lambda kv: True, "a first notification", timeout=5)
+            first = n.msgs[0]
+            check(first[2].get("READY") == "1" and "STATUS" in first[2],
+                  "first notification %r" % (first,))
             check(re.match(r"^\d+ events, \d+ clients, \d+ lost in \d+ "
                            r"overruns$", first[2]["STATUS"]),
                   "STATUS=%r" % first[2]["STATUS"])
