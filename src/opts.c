@@ -15,6 +15,7 @@
 
 #include "conf.h"
 #include "event.h"
+#include "metrics.h"
 #include "natsout.h"
 #include "netns.h"
 #include "opts.h"
@@ -99,6 +100,9 @@ static const struct optdef optdefs[] = {
 	{ "sub-policy", 0, OT_POLICY, O(sub_policy), "drop",
 	    "drop|disconnect", "what happens to a subscriber past its high "
 	    "watermark", 0, 0 },
+	{ "metrics-listen", 0, OT_STRING, O(metrics_listen), NULL,
+	    "[ADDR:]PORT", "serve Prometheus metrics over HTTP at /metrics on "
+	    "this address (PORT alone: 127.0.0.1; [::1]:PORT for IPv6)", 0, 0 },
 	{ "nats-server", 0, OT_STRING, O(nats_server), NULL, "URLS",
 	    "publish every line to NATS at these servers (nats://host:port, a "
 	    "comma list)", 0, 0 },
@@ -178,6 +182,8 @@ opts_unsupported(const struct optdef *d)
 static int
 (*opts_checker(const struct optdef *d))(const char *, char *, size_t)
 {
+	if (strcmp(d->name, "metrics-listen") == 0)
+		return (metrics_listen_check);
 	if (strcmp(d->name, "nats-server") == 0)
 		return (natsout_check_servers);
 	if (strcmp(d->name, "nats-stream") == 0)
