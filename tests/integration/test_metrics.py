@@ -31,7 +31,7 @@ import ctsd                                              # noqa: E402
 from ctsd import check, check_eq                         # noqa: E402
 
 CASES = []
-PORT = 9110
+PORT = 19110       # the port the documentation suggests
 CTYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Families whose values change from one request to the next by the
@@ -448,6 +448,31 @@ def promtool_accepts_the_output():
         check(p.returncode == 0 and not p.stdout.strip() and
               not p.stderr.strip(), "promtool with --no-track: %s%s"
               % (p.stdout, p.stderr))
+
+
+@case
+def metrics_are_documented():
+    """Every family the daemon serves is in the METRICS section of
+    ctstreamd(8), with its type."""
+    path = os.path.join(ctsd.srcdir(), "man", "ctstreamd.8")
+    with open(path) as f:
+        man = f.read()
+    doc = man[man.index(".Sh METRICS"):man.index(".Sh SIGNALS")]
+    with Setup(extra=["c"]) as s:
+        _, meta = parse(s.metrics())
+    types = dict(l.split()[2:4] for l in meta if l.startswith("# TYPE "))
+    check(len(types) > 40, "families: %d" % len(types))
+    for fam, typ in types.items():
+        m = re.match(r"ctstreamd_kernel_conntrack_(\w+)_total$", fam)
+        if m and m.group(1) not in ("entries",):
+            check(".Li %s\n" % m.group(1) in doc,
+                  "%s: %s not in ctstreamd(8)" % (fam, m.group(1)))
+            continue
+        entry = re.search(r"^\.It Li %s No \((\w+)" % re.escape(fam), doc,
+                          re.M)
+        check(entry is not None, "%s is not in METRICS of ctstreamd(8)"
+              % fam)
+        check_eq(entry.group(1), typ, "the type of %s in ctstreamd(8)" % fam)
 
 
 @case
