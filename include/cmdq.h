@@ -44,8 +44,8 @@ struct cmdq {
 	void			(*on_found)(struct cmdq *, struct event *);
 	void			(*then)(struct cmdq *);
 	/* stats */
-	uint64_t		 kstats_global[CTA_STATS_GLOBAL_MAX + 1];
-	uint64_t		 kstats_cpu[CTA_STATS_MAX + 1];
+	struct cmdq_stats	*stats;		/* the collection under way */
+	bool			 prometheus;	/* answer as text */
 	/* changes: requests to send one after the other */
 	enum qtable		 table;
 	struct buf		 reqs;		/* netlink requests in a row */
@@ -53,6 +53,16 @@ struct cmdq {
 	unsigned long		 done_ok, done_gone, done_err;
 	struct req_ct		 rc;
 	struct req_exp		 re;
+};
+
+/* Collecting the stats answer (cmdq_stats_start()). */
+struct cmdq_stats;
+struct ctx;
+struct cmdq_stats_ops {
+	/* The kernel request under way changed (NULL: none). */
+	void	(*job)(void *, struct qjob *);
+	/* The answer: the daemon's object, the list of kernel objects. */
+	void	(*done)(void *, json_t *, json_t *);
 };
 
 struct cmdq	*cmdq_new(struct client *, const struct cmd_req *);
@@ -76,5 +86,11 @@ extern const char *const cmdq_ct_only[];
 extern const char *const cmdq_exp_only[];
 void		 cmdq_dump_request(const struct filter *, enum qtable,
 		     struct qdump *);
+int		 cmdq_stats_start(struct ctx *, struct mon *,
+		     const struct cmdq_stats_ops *, void *,
+		     struct cmdq_stats **);
+void		 cmdq_stats_finish(struct cmdq_stats *, int);
+void		 cmdq_stats_free(struct cmdq_stats *, bool);
+int		 cmdq_stats_text(struct ctx *, json_t *, json_t *, struct buf *);
 
 #endif

@@ -43,6 +43,7 @@ struct ctx {
 	unsigned int		 kinds;
 	struct sub_opts		 subopts;	/* for socket clients */
 	time_t			 started;	/* ctx_now_sec() at startup */
+	double			 started_real;	/* Unix time at startup */
 };
 
 /* Seconds on the monotonic clock, for uptimes. */

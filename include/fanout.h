@@ -48,6 +48,7 @@ void		 fanout_publish(struct fanout *, const struct event *,
 		     const char *, size_t, uint64_t);
 void		 fanout_flush(struct fanout *);
 unsigned int	 fanout_count(const struct fanout *);
+void		 fanout_totals(const struct fanout *, struct sub_stats *);
 
 struct sub	*fanout_sub_new(struct fanout *, int, const struct sub_opts *,
 		     sub_fail_cb, void *);

@@ -53,6 +53,7 @@ struct options {
 	size_t		 sub_hiwat;
 	size_t		 sub_lowat;
 	enum sub_policy	 sub_policy;
+	char		*metrics_listen;	/* NULL: no HTTP */
 	char		*nats_server;		/* NULL: no NATS output */
 	char		*nats_stream;		/* NULL: core NATS */
 	char		*nats_prefix;

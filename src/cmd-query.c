@@ -8,6 +8,8 @@
  *   {"cmd":"dump","table":"ct","filter":{...}} -> "event":"dump" lines,
  *                                                then {"count":N}
  *   {"cmd":"stats"}, {"cmd":"version"}, {"cmd":"help"}, {"cmd":"diagnose"}
+ *   {"cmd":"stats","format":"prometheus"} -> {"format":"prometheus",
+ *                                            "text":"# HELP ..."}
  *
  * Answers that come from the kernel are read through query.c on the
  * request sockets opened with each namespace; dumps are read no faster
@@ -37,6 +39,7 @@
 #include "fanout.h"
 #include "filter.h"
 #include "log.h"
+#include "metrics.h"
 #include "natsout.h"
 #include "nl.h"
 #include "query.h"
@@ -68,6 +71,8 @@ cmdq_free(void *arg)
 
 	if (q == NULL)
 		return;
+	/* The client cancelled the request it waited for. */
+	cmdq_stats_free(q->stats, false);
 	json_decref(q->id);
 	filter_free(q->filter);
 	buf_free(&q->line);
@@ -542,11 +547,32 @@ static const char *const stats_cpu_names[CTA_STATS_MAX + 1] = {
 	[CTA_STATS_CHAIN_TOOLONG] = "chain_toolong",
 };
 
+/*
+ * Collecting the stats answer (for the stats command and for /metrics):
+ * two kernel statistics requests in each namespace asked, one after the
+ * other, then the daemon's own counters.
+ */
+struct cmdq_stats {
+	struct ctx			*ctx;
+	const struct cmdq_stats_ops	*ops;
+	void				*arg;
+	char				**names;	/* namespaces to ask */
+	size_t				 nnames;
+	size_t				 next;		/* the next to ask */
+	bool				 all;		/* skip those gone */
+	struct qjob			*job;
+	int				 stage;		/* 0 global, 1 CPUs */
+	unsigned long			 cpus;
+	uint64_t			 global[CTA_STATS_GLOBAL_MAX + 1];
+	uint64_t			 cpu[CTA_STATS_MAX + 1];
+	json_t				*kernel;	/* one per namespace */
+};
+
 /* stats: one message of the kernel's answer; sum its u32 counters. */
 static void
 stats_msg(void *arg, const struct nlmsghdr *nlh)
 {
-	struct cmdq		*q = arg;
+	struct cmdq_stats	*s = arg;
 	const struct nlattr	*a;
 	uint16_t		 type;
 
@@ -554,13 +580,13 @@ stats_msg(void *arg, const struct nlmsghdr *nlh)
 		if (mnl_attr_get_payload_len(a) != 4)
 			continue;
 		type = mnl_attr_get_type(a);
-		if (q->stage == 0 && type <= CTA_STATS_GLOBAL_MAX)
-			q->kstats_global[type] = ntohl(mnl_attr_get_u32(a));
-		else if (q->stage == 1 && type <= CTA_STATS_MAX)
-			q->kstats_cpu[type] += ntohl(mnl_attr_get_u32(a));
+		if (s->stage == 0 && type <= CTA_STATS_GLOBAL_MAX)
+			s->global[type] = ntohl(mnl_attr_get_u32(a));
+		else if (s->stage == 1 && type <= CTA_STATS_MAX)
+			s->cpu[type] += ntohl(mnl_attr_get_u32(a));
 	}
-	if (q->stage == 1)
-		q->count++;		/* CPUs */
+	if (s->stage == 1)
+		s->cpus++;
 }
 
 static void	stats_done(void *, int);
@@ -762,66 +788,294 @@ stats_daemon(struct ctx *ctx)
 	    "nats", stats_nats(ctx)));
 }
 
-/* stats: one kernel answer ended; ask the next or answer. */
-static void
-stats_done(void *arg, int error)
+/* The counters of every reader since startup, those gone included. */
+static json_t *
+stats_subtotals(struct ctx *ctx)
 {
-	struct cmdq	*q = arg;
-	struct ctx	*ctx = client_ctx(q->c);
-	char		 buf[REQ_BUFLEN];
-	json_t		*k, *cpu;
-	int		 i;
+	struct sub_stats	st;
 
-	client_set_job(q->c, NULL);
-	if (error == 0 && q->stage == 0) {
-		q->stage = 1;
-		req_stats(buf, true);
-		cmdq_start(q, query_request(q->mon->query,
-		    (struct nlmsghdr *)buf, &stats_ops, q));
+	fanout_totals(ctx->fo, &st);
+	return (json_pack("{s:I,s:I,s:I,s:I}", "lines", (json_int_t)st.lines,
+	    "bytes", (json_int_t)st.bytes, "dropped", (json_int_t)st.dropped,
+	    "lost_reports", (json_int_t)st.lost_reports));
+}
+
+/* Forget a collection; cancel its kernel request unless its owner did. */
+void
+cmdq_stats_free(struct cmdq_stats *s, bool cancel)
+{
+	size_t	i;
+
+	if (s == NULL)
 		return;
-	}
+	if (cancel && s->job != NULL)
+		query_job_cancel(s->job);
+	for (i = 0; i < s->nnames; i++)
+		free(s->names[i]);
+	free(s->names);
+	json_decref(s->kernel);
+	free(s);
+}
+
+/* Send one statistics request to a namespace.  Returns 0 or -ENOMEM. */
+static int
+stats_ask(struct cmdq_stats *s, struct mon *m)
+{
+	char	buf[REQ_BUFLEN];
+
+	req_stats(buf, s->stage == 1);
+	s->job = query_request(m->query, (struct nlmsghdr *)buf, &stats_ops,
+	    s);
+	if (s->job == NULL)
+		return (-ENOMEM);
+	if (s->ops->job != NULL)
+		s->ops->job(s->arg, s->job);
+	return (0);
+}
+
+/* Record the kernel's statistics of one namespace (error: -errno or 0). */
+static void
+stats_kernel_add(struct cmdq_stats *s, const char *name, int error)
+{
+	json_t	*k, *cpu;
+	int	 i;
+
 	cpu = json_object();
 	for (i = 0; i <= CTA_STATS_MAX; i++)
 		if (stats_cpu_names[i] != NULL)
 			json_object_set_new(cpu, stats_cpu_names[i],
-			    json_integer(q->kstats_cpu[i]));
-	k = json_pack("{s:s,s:I,s:I,s:I,s:o}", "netns", q->mon->name,
-	    "entries", (json_int_t)q->kstats_global[CTA_STATS_GLOBAL_ENTRIES],
-	    "max_entries",
-	    (json_int_t)q->kstats_global[CTA_STATS_GLOBAL_MAX_ENTRIES],
-	    "cpus", (json_int_t)q->count, "cpu_sum", cpu);
+			    json_integer((json_int_t)s->cpu[i]));
+	k = json_pack("{s:s,s:I,s:I,s:I,s:o}", "netns", name,
+	    "entries", (json_int_t)s->global[CTA_STATS_GLOBAL_ENTRIES],
+	    "max_entries", (json_int_t)s->global[CTA_STATS_GLOBAL_MAX_ENTRIES],
+	    "cpus", (json_int_t)s->cpus, "cpu_sum", cpu);
 	if (error != 0)
 		json_object_set_new(k, "error", json_string(strerror(-error)));
-	client_reply_ok(q->c, q->id, json_pack("{s:o,s:o}", "daemon",
-	    stats_daemon(ctx), "kernel", k));
+	json_array_append_new(s->kernel, k);
+}
+
+/*
+ * Ask the next namespace, or, when every one was asked, hand the answer
+ * to the owner and free the collection.
+ */
+static void
+stats_next(struct cmdq_stats *s)
+{
+	struct mon	*m;
+	const char	*name;
+	json_t		*d;
+
+	while (s->next < s->nnames) {
+		name = s->names[s->next++];
+		s->stage = 0;
+		s->cpus = 0;
+		memset(s->global, 0, sizeof s->global);
+		memset(s->cpu, 0, sizeof s->cpu);
+		if ((m = mon_find(s->ctx, name)) == NULL) {
+			if (!s->all)
+				stats_kernel_add(s, name, -ENODEV);
+			continue;
+		}
+		if (stats_ask(s, m) == 0)
+			return;
+		stats_kernel_add(s, name, -ENOMEM);
+	}
+	d = stats_daemon(s->ctx);
+	json_object_set_new(d, "subscriber_totals", stats_subtotals(s->ctx));
+	s->ops->done(s->arg, d, s->kernel);
+	s->kernel = NULL;
+	cmdq_stats_free(s, false);
+}
+
+/*
+ * Stop waiting for the kernel: the namespace being asked and those not
+ * asked yet get error (-errno), and the answer comes now (ops->done).
+ */
+void
+cmdq_stats_finish(struct cmdq_stats *s, int error)
+{
+	s->stage = 0;
+	s->cpus = 0;
+	memset(s->global, 0, sizeof s->global);
+	memset(s->cpu, 0, sizeof s->cpu);
+	if (s->job != NULL) {
+		query_job_cancel(s->job);
+		s->job = NULL;
+		if (s->ops->job != NULL)
+			s->ops->job(s->arg, NULL);
+		stats_kernel_add(s, s->names[s->next - 1], error);
+	}
+	while (s->next < s->nnames)
+		stats_kernel_add(s, s->names[s->next++], error);
+	stats_next(s);
+}
+
+/* stats: one kernel answer ended; ask the next or answer. */
+static void
+stats_done(void *arg, int error)
+{
+	struct cmdq_stats	*s = arg;
+	const char		*name = s->names[s->next - 1];
+	struct mon		*m;
+
+	s->job = NULL;
+	if (s->ops->job != NULL)
+		s->ops->job(s->arg, NULL);
+	if (error == 0 && s->stage == 0) {
+		s->stage = 1;
+		if ((m = mon_find(s->ctx, name)) == NULL)
+			error = -ENODEV;
+		else if ((error = stats_ask(s, m)) == 0)
+			return;
+	}
+	/* With every namespace asked, one that went away is left out. */
+	if (!s->all || error != -ENODEV)
+		stats_kernel_add(s, name, error);
+	stats_next(s);
+}
+
+/*
+ * Collect the stats answer: the kernel's statistics of namespace m, or of
+ * every monitored one when m is NULL, then the daemon's counters.
+ * ops->done gets the daemon's object and the list of kernel objects
+ * (its own references) exactly once, possibly before this returns, unless
+ * cmdq_stats_free() comes first; the collection is freed after it.  *sp
+ * is set before any callback.  Returns 0 or -ENOMEM (and then calls
+ * nothing).
+ */
+int
+cmdq_stats_start(struct ctx *ctx, struct mon *m,
+    const struct cmdq_stats_ops *ops, void *arg, struct cmdq_stats **sp)
+{
+	struct cmdq_stats	*s;
+	struct mon		*each;
+
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return (-ENOMEM);
+	s->ctx = ctx;
+	s->ops = ops;
+	s->arg = arg;
+	s->all = m == NULL;
+	if ((s->kernel = json_array()) == NULL ||
+	    (s->names = calloc(ctx->nmons + 1, sizeof *s->names)) == NULL) {
+		cmdq_stats_free(s, false);
+		return (-ENOMEM);
+	}
+	TAILQ_FOREACH(each, &ctx->mons, entry) {
+		if (m != NULL && each != m)
+			continue;
+		if ((s->names[s->nnames++] = strdup(each->name)) == NULL) {
+			cmdq_stats_free(s, false);
+			return (-ENOMEM);
+		}
+	}
+	*sp = s;
+	stats_next(s);
+	return (0);
+}
+
+/*
+ * The stats answer as Prometheus text, appended to b: the daemon's
+ * counters and the kernel's (an object, a list or null).
+ */
+int
+cmdq_stats_text(struct ctx *ctx, json_t *daemon, json_t *kernel,
+    struct buf *b)
+{
+	struct metrics_info	 info;
+	json_t			*r;
+	int			 error;
+
+	info.version = PACKAGE_VERSION;
+	info.start_time = ctx->started_real;
+	r = json_pack("{s:O,s:O}", "daemon", daemon, "kernel",
+	    kernel != NULL ? kernel : json_null());
+	if (r == NULL)
+		return (-ENOMEM);
+	error = metrics_render(r, &info, b);
+	json_decref(r);
+	return (error);
+}
+
+/* stats: a kernel request of the client's started or ended. */
+static void
+stats_reply_job(void *arg, struct qjob *j)
+{
+	struct cmdq	*q = arg;
+
+	client_set_job(q->c, j);
+}
+
+/*
+ * stats: answer.  JSON has the kernel's statistics of one namespace (or
+ * null); Prometheus text those of every namespace asked.
+ */
+static void
+stats_reply(void *arg, json_t *daemon, json_t *kernel)
+{
+	struct cmdq	*q = arg;
+	json_t		*k;
+
+	q->stats = NULL;
+	client_set_job(q->c, NULL);
+	if (q->prometheus) {
+		buf_reset(&q->line);
+		if (cmdq_stats_text(client_ctx(q->c), daemon, kernel,
+		    &q->line) != 0)
+			client_reply_error(q->c, q->id, "internal", "stats: "
+			    "out of memory");
+		else
+			client_reply_ok(q->c, q->id, json_pack("{s:s,s:s%}",
+			    "format", "prometheus", "text", q->line.data,
+			    q->line.len));
+		json_decref(daemon);
+	} else {
+		k = json_array_get(kernel, 0);
+		client_reply_ok(q->c, q->id, json_pack("{s:o,s:O}", "daemon",
+		    daemon, "kernel", k != NULL ? k : json_null()));
+	}
+	json_decref(kernel);
 	cmdq_end(q);
 }
 
-/* {"cmd":"stats"} */
+static const struct cmdq_stats_ops stats_reply_ops = { stats_reply_job,
+    stats_reply };
+
+/* {"cmd":"stats","format":"json"|"prometheus"} */
 static int
 cmd_stats(struct client *c, struct cmd_req *req)
 {
-	char		 buf[REQ_BUFLEN];
+	json_t		*v = json_object_get(req->root, "format");
 	struct cmdq	*q;
 	struct mon	*m;
+	bool		 prometheus = false;
 
-	/*
-	 * The kernel's part comes from one namespace: the one named, else
-	 * the first; without any, it is null.
-	 */
-	if (cmdq_mon(c, req, true, &m) == -1)
-		return (0);
-	if (m == NULL && (m = TAILQ_FIRST(&client_ctx(c)->mons)) == NULL) {
-		client_reply_ok(c, req->id, json_pack("{s:o,s:n}", "daemon",
-		    stats_daemon(client_ctx(c)), "kernel"));
+	if (v != NULL && json_is_string(v) &&
+	    strcmp(json_string_value(v), "prometheus") == 0)
+		prometheus = true;
+	else if (v != NULL && (!json_is_string(v) ||
+	    strcmp(json_string_value(v), "json") != 0)) {
+		client_reply_error(c, req->id, "bad_request", "format: must be "
+		    "\"json\" or \"prometheus\"");
 		return (0);
 	}
+	if (cmdq_mon(c, req, true, &m) == -1)
+		return (0);
 	if ((q = cmdq_new(c, req)) == NULL)
 		return (-1);
-	q->mon = m;
-	req_stats(buf, false);
-	cmdq_start(q, query_request(q->mon->query, (struct nlmsghdr *)buf,
-	    &stats_ops, q));
+	q->prometheus = prometheus;
+	/*
+	 * JSON has the kernel's part of one namespace: the one named, else
+	 * the first; without any, it is null.
+	 */
+	if (!prometheus && m == NULL)
+		m = TAILQ_FIRST(&client_ctx(c)->mons);
+	if (cmdq_stats_start(client_ctx(c), m, &stats_reply_ops, q,
+	    &q->stats) != 0) {
+		client_reply_error(c, req->id, "internal", "stats: out of "
+		    "memory");
+		cmdq_end(q);
+	}
 	return (0);
 }
 
@@ -913,6 +1167,7 @@ static const char *const get_members[] = { "type", "tuple", "dir", "zone",
 static const char *const dump_members[] = { "table", "filter", "netns",
     NULL };
 static const char *const netns_members[] = { "netns", NULL };
+static const char *const stats_members[] = { "netns", "format", NULL };
 
 const struct cmd_entry cmd_get_entry = {
 	"get", CMD_CONTROL, "one entry by tuple or by ct_id", get_members,
@@ -924,7 +1179,7 @@ const struct cmd_entry cmd_dump_entry = {
 };
 const struct cmd_entry cmd_stats_entry = {
 	"stats", CMD_CONTROL, "the daemon's and the kernel's counters",
-	netns_members, cmd_stats
+	stats_members, cmd_stats
 };
 const struct cmd_entry cmd_version_entry = {
 	"version", CMD_EVENTS | CMD_CONTROL, "the daemon and schema versions",

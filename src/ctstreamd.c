@@ -27,6 +27,7 @@
 #include "fanout.h"
 #include "kfilter.h"
 #include "log.h"
+#include "metrics-http.h"
 #include "natsout.h"
 #include "netns.h"
 #include "nl.h"
@@ -53,6 +54,7 @@ struct daemon {
 	struct event	*sigs[3];
 	struct event	*status_ev;
 	struct nswatch	*watch;
+	struct metrics_http *metrics;	/* NULL without --metrics-listen */
 	int		 exit_status;
 };
 
@@ -564,6 +566,24 @@ daemon_open_sockets(struct daemon *d)
 	}
 }
 
+/*
+ * Serve /metrics over HTTP, if asked for: bound now, while any port can
+ * be, and served from the loop.
+ */
+static void
+daemon_open_metrics(struct daemon *d)
+{
+	char	err[256];
+
+	if (d->opt.metrics_listen == NULL)
+		return;
+	if (metrics_http_new(&d->metrics, &d->ctx, d->opt.metrics_listen, err,
+	    sizeof err) != 0)
+		fatalx("metrics-listen: %s", err);
+	log_info("listening for metrics on http://%s/metrics",
+	    metrics_http_address(d->metrics));
+}
+
 /* Milliseconds on the monotonic clock. */
 static long long
 now_ms(void)
@@ -572,6 +592,16 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Seconds since the Unix epoch, with their fraction. */
+static double
+now_real(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((double)ts.tv_sec + ts.tv_nsec / 1e9);
 }
 
 /*
@@ -647,6 +677,7 @@ main(int argc, char **argv)
 	ctx->subopts.lowat = d.opt.sub_lowat;
 	ctx->subopts.policy = d.opt.sub_policy;
 	ctx->started = ctx_now_sec();
+	ctx->started_real = now_real();
 	if ((ctx->base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	/* First, so that a signal during startup is handled, not fatal. */
@@ -662,6 +693,7 @@ main(int argc, char **argv)
 		fatalx("out of memory");
 	daemon_open_mons(&d);
 	daemon_open_sockets(&d);
+	daemon_open_metrics(&d);
 	daemon_open_stdout(&d);
 	daemon_drop_privileges(&d);
 	daemon_open_nats(&d);
@@ -682,6 +714,8 @@ main(int argc, char **argv)
 	if (event_base_dispatch(ctx->base) == -1)
 		fatalx("event loop failed");
 	sd_stopping();
+	/* Scrapes wait for the namespaces' request sockets. */
+	metrics_http_free(d.metrics);
 	privsep_stop();
 
 	/* NATS drains on its thread meanwhile; natsout_free() waits. */

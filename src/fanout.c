@@ -103,6 +103,7 @@ struct fanout {
 	struct chunk		*cur;
 	struct chunk		*spare;
 	struct event		*reap;
+	struct sub_stats	 gone;		/* of subscribers freed */
 };
 
 static void	fanout_sub_write(evutil_socket_t, short, void *);
@@ -236,6 +237,30 @@ unsigned int
 fanout_count(const struct fanout *fo)
 {
 	return (fo->nsubs);
+}
+
+/* Add one subscriber's counters to a sum. */
+static void
+fanout_stats_add(struct sub_stats *sum, const struct sub_stats *st)
+{
+	sum->lines += st->lines;
+	sum->bytes += st->bytes;
+	sum->dropped += st->dropped;
+	sum->lost_reports += st->lost_reports;
+}
+
+/*
+ * The counters of every subscriber since the fan-out began, those freed
+ * included, so that the sums never go down.
+ */
+void
+fanout_totals(const struct fanout *fo, struct sub_stats *sum)
+{
+	const struct sub	*s;
+
+	*sum = fo->gone;
+	TAILQ_FOREACH(s, &fo->subs, entry)
+		fanout_stats_add(sum, &s->st);
 }
 
 /*
@@ -667,6 +692,7 @@ fanout_sub_free(struct sub *s)
 		return;
 	TAILQ_REMOVE(&s->fo->subs, s, entry);
 	s->fo->nsubs--;
+	fanout_stats_add(&s->fo->gone, &s->st);
 	event_free(s->wev);
 	evbuffer_free(s->out);		/* releases chunk references */
 	evbuffer_free(s->held);

@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "event.h"
 #include "kfilter.h"
+#include "metrics.h"
 #include "natsout.h"
 #include "netns.h"
 #include "opts.h"
@@ -100,6 +101,9 @@ static const struct optdef optdefs[] = {
 	{ "sub-policy", 0, OT_POLICY, O(sub_policy), "drop",
 	    "drop|disconnect", "what happens to a subscriber past its high "
 	    "watermark", 0, 0 },
+	{ "metrics-listen", 0, OT_STRING, O(metrics_listen), NULL,
+	    "[ADDR:]PORT", "serve Prometheus metrics over HTTP at /metrics on "
+	    "this address (PORT alone: 127.0.0.1; [::1]:PORT for IPv6)", 0, 0 },
 	{ "nats-server", 0, OT_STRING, O(nats_server), NULL, "URLS",
 	    "publish every line to NATS at these servers (nats://host:port, a "
 	    "comma list)", 0, 0 },
@@ -180,6 +184,7 @@ static const struct {
 	const char	*name;
 	int		(*check)(const char *, char *, size_t);
 } opts_checks[] = {
+	{ "metrics-listen", metrics_listen_check },
 	{ "nats-server", natsout_check_servers },
 	{ "nats-stream", natsout_check_stream },
 	{ "nats-prefix", natsout_check_prefix },

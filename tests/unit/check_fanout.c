@@ -654,6 +654,46 @@ START_TEST(test_fanout_slow)
 }
 END_TEST
 
+/*
+ * The totals over subscribers keep the counters of those freed, so that
+ * they never go down.
+ */
+START_TEST(test_fanout_totals)
+{
+	struct event		 ev = { 0 };
+	struct sub_stats	 t0, t1, t2;
+	struct peer		*a, *b;
+	char			 line[128];
+	size_t			 len;
+	uint64_t		 seq;
+
+	fanout_totals(fo, &t0);
+	ck_assert_uint_eq(t0.lines + t0.bytes + t0.dropped + t0.lost_reports,
+	    0);
+	a = peer_new(NULL);
+	b = peer_new(NULL);
+	for (seq = 1; seq <= 10; seq++) {
+		len = mkline(line, seq, 100);
+		publish(&ev, line, len, seq, wants_all);
+	}
+	fanout_flush(fo);
+	pump(2, NULL);
+	peer_check(a);
+	peer_check(b);
+	fanout_totals(fo, &t1);
+	ck_assert_uint_eq(t1.lines, 20);
+	ck_assert_uint_eq(t1.bytes, 2000);
+	ck_assert_uint_eq(t1.lines, fanout_sub_stats(a->sub)->lines +
+	    fanout_sub_stats(b->sub)->lines);
+	fanout_sub_free(b->sub);
+	b->sub = NULL;
+	fanout_totals(fo, &t2);
+	ck_assert_uint_eq(t2.lines, 20);
+	ck_assert_uint_eq(t2.bytes, 2000);
+	ck_assert_uint_eq(t2.dropped, 0);
+}
+END_TEST
+
 /* Policy disconnect: past the high mark the owner is told, from the loop. */
 START_TEST(test_fanout_disconnect)
 {
@@ -1026,6 +1066,7 @@ make_fanout_suite(void)
 	tcase_add_test(tc, test_fanout_drain);
 	tcase_add_test(tc, test_fanout_finish_line);
 	tcase_add_test(tc, test_fanout_unix_whole_lines);
+	tcase_add_test(tc, test_fanout_totals);
 	tcase_add_test(tc, test_bug_fanout_failed_pending);
 	suite_add_tcase(s, tc);
 	return (s);

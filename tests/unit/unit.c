@@ -181,6 +181,7 @@ main(void)
 	srunner_add_suite(sr, make_conf_suite());
 	srunner_add_suite(sr, make_track_suite());
 	srunner_add_suite(sr, make_kfilter_suite());
+	srunner_add_suite(sr, make_metrics_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -27,6 +27,7 @@ Suite	*make_req_suite(void);
 Suite	*make_conf_suite(void);
 Suite	*make_track_suite(void);
 Suite	*make_kfilter_suite(void);
+Suite	*make_metrics_suite(void);
 
 json_t	*unit_json_load(const char *, size_t, bool *);
 json_t	*unit_json_reals(const json_t *);
