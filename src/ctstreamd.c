@@ -380,12 +380,18 @@ daemon_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(d->ctx.base);
 }
 
-/* Open one namespace at startup; fatal tells whether failure is. */
+/*
+ * Open one namespace at startup; fatal tells whether failure is.  A
+ * namespace is monitored once: given again, under the same label or
+ * another (a name and a path to it), it is an error, except that with
+ * --netns-all a --netns value may name one of those found.
+ */
 static void
 daemon_open_mon(struct daemon *d, const char *spec, bool fatal_error)
 {
 	struct mon	*m;
 	char		 err[256], about[OPTS_ORIGINLEN];
+	int		 error;
 
 	opts_about(&d->opt, opts_find("netns"), about, sizeof about);
 	if (mon_find(&d->ctx, spec) != NULL) {
@@ -394,7 +400,12 @@ daemon_open_mon(struct daemon *d, const char *spec, bool fatal_error)
 			fatalx("%s: '%s' given twice", about, spec);
 		return;
 	}
-	if (mon_open(&d->ctx, spec, &d->opt, &m, err, sizeof err) != 0) {
+	error = mon_open(&d->ctx, spec, &d->opt, &m, err, sizeof err);
+	if (error == -EEXIST && (!fatal_error || d->opt.netns_all)) {
+		log_notice("%s: not monitored twice: %s", spec, err);
+		return;
+	}
+	if (error != 0) {
 		if (fatal_error)
 			fatalx("%s: %s: %s", about, spec, err);
 		log_warnx("%s: not monitored: %s", spec, err);
@@ -444,8 +455,7 @@ daemon_open_mons(struct daemon *d)
 	}
 	d->ctx.multi = d->opt.netns_all || d->ctx.nmons > 1;
 	TAILQ_FOREACH(m, &d->ctx.mons, entry)
-		if (m->path != NULL && strncmp(m->path, NETNS_RUN_DIR "/",
-		    sizeof NETNS_RUN_DIR) == 0)
+		if (m->run_name != NULL)
 			named = true;
 	if ((named || d->opt.netns_all) && (d->watch = nswatch_new(&d->ctx,
 	    &d->opt, d->opt.netns_all)) == NULL)

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -304,23 +305,25 @@ def wait_line(src, what, **pattern):
     return src.wait_for(lambda evs: ctsd.first(evs, **pattern), what)
 
 
-def delete_and_check_gone(ns, d, helper, src):
-    """Delete ns while the daemon runs: a netns gone line (on src), and
-    neither the daemon nor the helper keeps any of its sockets."""
+def delete_and_check_gone(ns, d, helper, src, label=None):
+    """Delete ns while the daemon runs: a netns gone line (on src) with
+    its label (default: its name), and neither the daemon nor the helper
+    keeps any of its sockets."""
+    label = label or ns.name
     in_daemon, in_helper = held_in(ns, d, helper)
     check(len(in_daemon) >= 2 and in_helper == in_daemon,
           "sockets in %s: the daemon's %r, the helper's %r"
           % (ns.name, in_daemon, in_helper))
     ns.close()                  # ip netns del, while the daemon runs
-    wait_line(src, "the netns gone line of " + ns.name, type="netns",
-              event="gone", netns=ns.name)
+    wait_line(src, "the netns gone line of " + label, type="netns",
+              event="gone", netns=label)
     ctsd.poll(lambda: not (in_daemon & ctsd.socket_inodes(d.pid)),
               "the daemon to close its sockets in " + ns.name, timeout=5)
     ctsd.poll(lambda: not (in_helper & ctsd.socket_inodes(helper)),
               "the helper to close its sockets in " + ns.name, timeout=5)
-    mine = [e for e in src.events if e.get("netns") == ns.name]
+    mine = [e for e in src.events if e.get("netns") == label]
     check_eq(mine[-1]["type"], "netns", "the last line of %s (gone)"
-             % ns.name)
+             % label)
 
 
 def events_match_truth(src, ns, truth, marker):
@@ -578,6 +581,82 @@ def dump_loses_its_last_namespace_then_none_is_left():
             r, _ = ctsd.control(ctl, req)
             check_eq(r.get("error", {}).get("code"), "not_found",
                      "%s without a namespace (%r)" % (req, r))
+
+
+@case
+def namespace_by_path_deleted():
+    """--netns /run/netns/A --netns /var/run/netns/B (a path through the
+    /var/run symbolic link, where there is one): deleting each gives a
+    gone line with the label as given, and the daemon and its helper
+    close every socket they held in it, as for a name."""
+    via_var = os.path.realpath("/var/run/netns") == "/run/netns"
+    with contextlib.ExitStack() as stack:
+        a = stack.enter_context(ctsd.Netns())
+        b = stack.enter_context(ctsd.Netns())
+        la = "/run/netns/" + a.name
+        lb = ("/var/run/netns/" if via_var else "/run/netns//") + b.name
+        d = stack.enter_context(ctsd.Daemon(
+            a, ["--netns", lb], netns=la, seq_gaps=True,
+            allow_stderr=allow_for([la, lb]) + NETNS_ALL_STDERR))
+        helper = helper_of(d)
+        delete_and_check_gone(a, d, helper, d, label=la)
+        delete_and_check_gone(b, d, helper, d, label=lb)
+
+
+def refused(args, what):
+    """Start the daemon with args; it must exit 1 at startup, without
+    "ready", saying what (a regex) on stderr.  Returns stderr."""
+    argv = [ctsd.daemon_path(), "--stdout", "--events-socket", "none",
+            "--control-socket", "none"] + list(args)
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, capture_output=False,
+                           stderr=subprocess.PIPE, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        ctsd.fail("%s: still running after 10s (it should have refused "
+                  "to start)" % " ".join(args))
+    err = p.stderr.splitlines()
+    check_eq(p.returncode, 1, "exit status of ctstreamd %s (stderr %r)"
+             % (" ".join(args), err))
+    check("ctstreamd: ready" not in err, "%s: ready before refusing"
+          % " ".join(args))
+    check(any(re.search(what, l) for l in err), "%s: no %r on stderr: %r"
+          % (" ".join(args), what, err))
+    return err
+
+
+@case
+def same_namespace_twice_refused():
+    """One namespace given twice under different labels (its name and its
+    path, its name and /proc/PID/ns/net of a process in it) is refused at
+    startup (exit 1, "the same namespace as"), as the same label twice
+    is; two different namespaces are not."""
+    with ctsd.Netns() as ns:
+        path = "/run/netns/" + ns.name
+        refused(["--netns", ns.name, "--netns", path],
+                r"^ctstreamd: --netns: %s: the same namespace as '%s'$"
+                % (re.escape(path), re.escape(ns.name)))
+        refused(["--netns", "%s,%s" % (path, ns.name)],
+                r"^ctstreamd: --netns: %s: the same namespace as '%s'$"
+                % (re.escape(ns.name), re.escape(path)))
+        refused(["--netns", ns.name, "--netns", ns.name],
+                r"^ctstreamd: --netns: '%s' given twice$"
+                % re.escape(ns.name))
+        sleeper = ns.popen(["sleep", "60"])
+        proc = "/proc/%d/ns/net" % sleeper.pid
+        # ip netns exec runs sleep in place: its pid is the child's.
+        ctsd.poll(lambda: os.path.exists(proc) and
+                  os.stat(proc).st_ino == os.stat(path).st_ino,
+                  "sleep to run in " + ns.name, timeout=5)
+        refused(["--netns", ns.name, "--netns", proc],
+                r"^ctstreamd: --netns: %s: the same namespace as '%s'$"
+                % (re.escape(proc), re.escape(ns.name)))
+        with ctsd.Netns() as other:
+            with ctsd.Daemon(ns, ["--netns", other.name],
+                             allow_stderr=allow_for([ns.name,
+                                                     other.name])) as d:
+                check_eq(len([l for l in d.stderr if l.startswith(
+                    "ctstreamd: monitoring ")]), 2, "namespaces monitored")
 
 
 if __name__ == "__main__":
