@@ -152,8 +152,9 @@ mon_make(const char *path, const struct mon_make *mk, struct mon_fds *out,
 			return (nsfd);
 		}
 		if ((self = netns_enter(nsfd)) < 0) {
-			snprintf(err, errlen, "cannot enter %s: %s", path,
-			    strerror(-self));
+			snprintf(err, errlen, "cannot enter %s: %s%s", path,
+			    strerror(-self), self == -EPERM ? " (CAP_SYS_ADMIN "
+			    "is needed)" : "");
 			close(nsfd);
 			return (self);
 		}

@@ -603,11 +603,12 @@ def namespace_by_path_deleted():
         delete_and_check_gone(b, d, helper, d, label=lb)
 
 
-def refused(args, what):
-    """Start the daemon with args; it must exit 1 at startup, without
-    "ready", saying what (a regex) on stderr.  Returns stderr."""
-    argv = [ctsd.daemon_path(), "--stdout", "--events-socket", "none",
-            "--control-socket", "none"] + list(args)
+def refused(args, what, prefix=()):
+    """Start the daemon with args (after the command prefix); it must
+    exit 1 at startup, without "ready", saying what (a regex) on stderr.
+    Returns stderr."""
+    argv = list(prefix) + [ctsd.daemon_path(), "--stdout", "--events-socket",
+                           "none", "--control-socket", "none"] + list(args)
     try:
         p = subprocess.run(argv, stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, capture_output=False,
@@ -657,6 +658,19 @@ def same_namespace_twice_refused():
                                                      other.name])) as d:
                 check_eq(len([l for l in d.stderr if l.startswith(
                     "ctstreamd: monitoring ")]), 2, "namespaces monitored")
+
+
+@case
+def netns_without_cap_sys_admin_names_it():
+    """--netns NAME without CAP_SYS_ADMIN: the daemon cannot enter the
+    namespace, and says which capability it lacks."""
+    with ctsd.Netns() as ns:
+        path = "/run/netns/" + ns.name
+        refused(["--netns", ns.name],
+                r"^ctstreamd: --netns: %s: cannot enter %s: Operation not "
+                r"permitted \(CAP_SYS_ADMIN is needed\)$"
+                % (re.escape(ns.name), re.escape(path)),
+                prefix=["setpriv", "--bounding-set=-sys_admin"])
 
 
 if __name__ == "__main__":
