@@ -594,7 +594,6 @@ daemon_drop_privileges(struct daemon *d)
 {
 	char		 err[PRIV_ERRLEN];
 	struct mon	*m;
-	int		 error;
 
 	TAILQ_FOREACH(m, &d->ctx.mons, entry) {
 		privsep_allow(nlsrc_fd(m->src));
@@ -602,10 +601,9 @@ daemon_drop_privileges(struct daemon *d)
 			privsep_allow(nlsrc_fd(m->xsrc));
 		query_allow_privsep(m->query);
 	}
-	if ((error = privsep_start(d->opt.user, d->opt.netns_all)) != 0) {
-		errno = -error;
-		fatal("cannot start the netlink helper");
-	}
+	if (privsep_start(d->opt.user, d->opt.netns_all, err,
+	    sizeof err) != 0)
+		fatalx("cannot start the netlink helper: %s", err);
 
 	if (priv_drop(d->opt.user, err, sizeof err) != 0)
 		fatalx("cannot drop privileges: %s", err);

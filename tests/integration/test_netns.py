@@ -660,6 +660,70 @@ def same_namespace_twice_refused():
                     "ctstreamd: monitoring ")]), 2, "namespaces monitored")
 
 
+def as_in_the_unit(ns, caps):
+    """The command prefix that runs the daemon as systemd runs
+    ctstreamd.service: in namespace ns (its "host"), as user nobody, with
+    caps (["net_admin", ...]) as its ambient capabilities and its whole
+    bounding set."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    plus = ",".join("+" + c for c in caps)
+    return ["ip", "netns", "exec", ns.name, "setpriv",
+            "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid,
+            "--clear-groups", "--inh-caps=" + plus, "--ambient-caps=" + plus,
+            "--bounding-set=-all," + plus]
+
+
+@case
+def netns_all_without_cap_sys_admin_refused():
+    """--netns-all as the installed unit runs the daemon (its own user,
+    CAP_NET_ADMIN alone): the helper cannot keep CAP_SYS_ADMIN, and the
+    daemon stops at startup (exit 1, no "ready") saying so, rather than
+    reporting ready and dying at its first kernel request."""
+    with ctsd.Netns() as ns:
+        refused(["--netns-all", "--netns", "host"],
+                r"^ctstreamd: cannot start the netlink helper: --netns-all "
+                r"needs CAP_SYS_ADMIN for the netlink helper \(setns\)$",
+                prefix=as_in_the_unit(ns, ["net_admin"]))
+
+
+@case
+def netns_all_with_the_unit_drop_in():
+    """--netns-all with what ctstreamd(8)'s drop-in gives the unit
+    (CAP_NET_ADMIN and CAP_SYS_ADMIN, ambient and bounding; its own
+    user): ready, the helper keeps both capabilities, a namespace made
+    afterwards is monitored, and one deleted is let go of by the daemon
+    and the helper.  (What the daemon logs is looked at, not its lines:
+    with other tests' namespaces about, its standard output may drop.)"""
+    with ctsd.Netns() as home:
+        with ctsd.Daemon(home, ["--netns", "host"], netns_all=True,
+                         seq_gaps=True, allow_loss=True, validate="sample",
+                         allow_stderr=NETNS_ALL_STDERR,
+                         prefix=as_in_the_unit(home, ["net_admin",
+                                                      "sys_admin"])) as d:
+            # ip netns exec and setpriv exec in place: d.pid is the daemon.
+            helper = helper_of(d)
+            hs = ctsd.proc_status(helper)
+            check_eq((hs["CapEff"], hs["CapPrm"]), ("0000000000201000",) * 2,
+                     "helper CapEff, CapPrm (CAP_NET_ADMIN, CAP_SYS_ADMIN)")
+            check_eq(ctsd.proc_status(d.pid)["CapEff"], "0000000000000000",
+                     "daemon CapEff")
+            with ctsd.Netns() as late:
+                name = re.escape(late.name)
+                d.wait_stderr(r"^ctstreamd: monitoring %s: " % name)
+                in_daemon, in_helper = held_in(late, d, helper)
+                check(len(in_daemon) >= 2 and in_helper == in_daemon,
+                      "sockets in %s: the daemon's %r, the helper's %r"
+                      % (late.name, in_daemon, in_helper))
+                late.close()
+                d.wait_stderr(r"^ctstreamd: %s: the namespace is gone; its "
+                              r"sockets are closed$" % name)
+                ctsd.poll(lambda: not (in_daemon | in_helper) & (
+                    ctsd.socket_inodes(d.pid) | ctsd.socket_inodes(helper)),
+                    "the daemon and the helper to close their sockets in "
+                    + late.name, timeout=5)
+
+
 @case
 def netns_without_cap_sys_admin_names_it():
     """--netns NAME without CAP_SYS_ADMIN: the daemon cannot enter the
