@@ -555,6 +555,13 @@ daemon_open_sockets(struct daemon *d)
 	lo.mode = o->socket_mode;
 	lo.uid = (uid_t)-1;
 	lo.gid = (gid_t)-1;
+	lo.dir_uid = (uid_t)-1;
+	lo.dir_gid = (gid_t)-1;
+	/* The daemon removes the socket files at exit, as --user. */
+	if (o->user != NULL && (pw = getpwnam(o->user)) != NULL) {
+		lo.dir_uid = pw->pw_uid;
+		lo.dir_gid = pw->pw_gid;
+	}
 	/* opts_load() checked that they exist. */
 	if (o->socket_owner != NULL && (pw = getpwnam(o->socket_owner)) != NULL)
 		lo.uid = pw->pw_uid;
