@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <sys/queue.h>
+#include <sys/types.h>
 
 #include "diag.h"
 #include "query.h"
@@ -21,6 +22,9 @@ struct mon {
 	struct ctx		*ctx;
 	char			*name;		/* "host", a name or a path */
 	char			*path;		/* NULL: the daemon's own */
+	char			*run_name;	/* NAME of /run/netns/NAME */
+	dev_t			 ns_dev;	/* which namespace (its nsfs */
+	ino_t			 ns_ino;	/* file); 0: unknown */
 	struct nlsrc		*src;		/* conntrack events, or all */
 	struct nlsrc		*xsrc;		/* expectations apart or NULL */
 	struct query		*query;
@@ -67,6 +71,8 @@ int		 mon_open(struct ctx *, const char *, const struct options *,
 		     struct mon **, char *, size_t);
 void		 mon_free(struct mon *);
 struct mon	*mon_find(struct ctx *, const char *);
+struct mon	*mon_find_run(struct ctx *, const char *);
+struct mon	*mon_find_ns(struct ctx *, dev_t, ino_t);
 void		 mon_gone(struct mon *);
 int		 mon_appear(struct ctx *, const char *, const struct options *);
 const char	*mon_line_name(const struct mon *);

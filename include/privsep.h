@@ -12,7 +12,7 @@ struct mon_make;
 struct mon_fds;
 
 void	privsep_allow(int);
-int	privsep_start(const char *, bool);
+int	privsep_start(const char *, bool, char *, size_t);
 void	privsep_stop(void);
 pid_t	privsep_pid(void);
 int	privsep_send(int, int, const void *, size_t);

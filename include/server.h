@@ -26,6 +26,8 @@ struct listen_opts {
 	mode_t		 mode;
 	uid_t		 uid;		/* (uid_t)-1: leave as is */
 	gid_t		 gid;		/* (gid_t)-1: leave as is */
+	uid_t		 dir_uid;	/* of a directory made for it, so */
+	gid_t		 dir_gid;	/* that --user can remove it */
 };
 
 #define SERVER_MAX_CLIENTS	1024

@@ -382,12 +382,18 @@ daemon_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(d->ctx.base);
 }
 
-/* Open one namespace at startup; fatal tells whether failure is. */
+/*
+ * Open one namespace at startup; fatal tells whether failure is.  A
+ * namespace is monitored once: given again, under the same label or
+ * another (a name and a path to it), it is an error, except that with
+ * --netns-all a --netns value may name one of those found.
+ */
 static void
 daemon_open_mon(struct daemon *d, const char *spec, bool fatal_error)
 {
 	struct mon	*m;
 	char		 err[256], about[OPTS_ORIGINLEN];
+	int		 error;
 
 	opts_about(&d->opt, opts_find("netns"), about, sizeof about);
 	if (mon_find(&d->ctx, spec) != NULL) {
@@ -396,7 +402,12 @@ daemon_open_mon(struct daemon *d, const char *spec, bool fatal_error)
 			fatalx("%s: '%s' given twice", about, spec);
 		return;
 	}
-	if (mon_open(&d->ctx, spec, &d->opt, &m, err, sizeof err) != 0) {
+	error = mon_open(&d->ctx, spec, &d->opt, &m, err, sizeof err);
+	if (error == -EEXIST && (!fatal_error || d->opt.netns_all)) {
+		log_notice("%s: not monitored twice: %s", spec, err);
+		return;
+	}
+	if (error != 0) {
 		if (fatal_error)
 			fatalx("%s: %s: %s", about, spec, err);
 		log_warnx("%s: not monitored: %s", spec, err);
@@ -446,8 +457,7 @@ daemon_open_mons(struct daemon *d)
 	}
 	d->ctx.multi = d->opt.netns_all || d->ctx.nmons > 1;
 	TAILQ_FOREACH(m, &d->ctx.mons, entry)
-		if (m->path != NULL && strncmp(m->path, NETNS_RUN_DIR "/",
-		    sizeof NETNS_RUN_DIR) == 0)
+		if (m->run_name != NULL)
 			named = true;
 	if ((named || d->opt.netns_all) && (d->watch = nswatch_new(&d->ctx,
 	    &d->opt, d->opt.netns_all)) == NULL)
@@ -547,6 +557,13 @@ daemon_open_sockets(struct daemon *d)
 	lo.mode = o->socket_mode;
 	lo.uid = (uid_t)-1;
 	lo.gid = (gid_t)-1;
+	lo.dir_uid = (uid_t)-1;
+	lo.dir_gid = (gid_t)-1;
+	/* The daemon removes the socket files at exit, as --user. */
+	if (o->user != NULL && (pw = getpwnam(o->user)) != NULL) {
+		lo.dir_uid = pw->pw_uid;
+		lo.dir_gid = pw->pw_gid;
+	}
 	/* opts_load() checked that they exist. */
 	if (o->socket_owner != NULL && (pw = getpwnam(o->socket_owner)) != NULL)
 		lo.uid = pw->pw_uid;
@@ -614,7 +631,6 @@ daemon_drop_privileges(struct daemon *d)
 {
 	char		 err[PRIV_ERRLEN];
 	struct mon	*m;
-	int		 error;
 
 	TAILQ_FOREACH(m, &d->ctx.mons, entry) {
 		privsep_allow(nlsrc_fd(m->src));
@@ -622,10 +638,9 @@ daemon_drop_privileges(struct daemon *d)
 			privsep_allow(nlsrc_fd(m->xsrc));
 		query_allow_privsep(m->query);
 	}
-	if ((error = privsep_start(d->opt.user, d->opt.netns_all)) != 0) {
-		errno = -error;
-		fatal("cannot start the netlink helper");
-	}
+	if (privsep_start(d->opt.user, d->opt.netns_all, err,
+	    sizeof err) != 0)
+		fatalx("cannot start the netlink helper: %s", err);
 
 	if (priv_drop(d->opt.user, err, sizeof err) != 0)
 		fatalx("cannot drop privileges: %s", err);

@@ -152,8 +152,9 @@ mon_make(const char *path, const struct mon_make *mk, struct mon_fds *out,
 			return (nsfd);
 		}
 		if ((self = netns_enter(nsfd)) < 0) {
-			snprintf(err, errlen, "cannot enter %s: %s", path,
-			    strerror(-self));
+			snprintf(err, errlen, "cannot enter %s: %s%s", path,
+			    strerror(-self), self == -EPERM ? " (CAP_SYS_ADMIN "
+			    "is needed)" : "");
 			close(nsfd);
 			return (self);
 		}
@@ -208,13 +209,16 @@ mon_attach(struct ctx *ctx, const char *name, const char *path,
 	struct nlsrc_opts	 nopts, split[NL_EVSOCKS];
 	struct resync_opts	 ro;
 	struct mon		*m;
-	char			 types[64], kinds[64], xname[PATH_MAX + 32];
+	char			 types[64], kinds[64], run[PATH_MAX];
+	char			 xname[PATH_MAX + 32];
 	const char		*mode;
 	int			 error, n;
 
 	if ((m = calloc(1, sizeof *m)) == NULL ||
 	    (m->name = strdup(name)) == NULL ||
-	    (path != NULL && (m->path = strdup(path)) == NULL))
+	    (path != NULL && (m->path = strdup(path)) == NULL) ||
+	    (path != NULL && netns_run_name(path, run, sizeof run) == 0 &&
+	    (m->run_name = strdup(run)) == NULL))
 		fatalx("out of memory");
 	m->ctx = ctx;
 	m->diag = fds->diag;
@@ -275,7 +279,8 @@ mon_attach(struct ctx *ctx, const char *name, const char *path,
 /*
  * Open namespace spec ("host", a name under /run/netns or a path) at
  * startup, while the daemon still has its privileges.  Returns 0, or
- * -errno with a message in err.
+ * -errno with a message in err: -EEXIST for a namespace already
+ * monitored (under whatever label).
  */
 int
 mon_open(struct ctx *ctx, const char *spec, const struct options *o,
@@ -283,22 +288,36 @@ mon_open(struct ctx *ctx, const char *spec, const struct options *o,
 {
 	struct mon_make	 mk;
 	struct mon_fds	 fds;
+	struct mon	*other;
 	char		 path[PATH_MAX];
 	bool		 own = strcmp(spec, MON_HOST) == 0;
+	dev_t		 dev = 0;
+	ino_t		 ino = 0;
 	int		 error;
 
 	if (!own && netns_resolve(spec, path, sizeof path) != 0) {
 		snprintf(err, errlen, "invalid namespace name");
 		return (-EINVAL);
 	}
+	/* If this fails, mon_make() says why. */
+	if (netns_ident(own ? NULL : path, &dev, &ino) == 0 &&
+	    (other = mon_find_ns(ctx, dev, ino)) != NULL) {
+		snprintf(err, errlen, "the same namespace as '%s'",
+		    other->name);
+		return (-EEXIST);
+	}
 	mon_make_opts(o, &mk);
 	if ((error = mon_make(own ? NULL : path, &mk, &fds, err,
 	    errlen)) != 0)
 		return (error);
 	if ((error = mon_attach(ctx, spec, own ? NULL : path, &fds, NULL, o,
-	    mp)) != 0)
+	    mp)) != 0) {
 		snprintf(err, errlen, "cannot set up");
-	return (error);
+		return (error);
+	}
+	(*mp)->ns_dev = dev;
+	(*mp)->ns_ino = ino;
+	return (0);
 }
 
 /* Close a namespace's sockets and free it; NULL is fine. */
@@ -312,6 +331,7 @@ mon_free(struct mon *m)
 	nlsrc_free(m->xsrc);
 	if (m->query != NULL)
 		query_free(m->query);
+	free(m->run_name);
 	free(m->path);
 	free(m->name);
 	free(m);
@@ -325,6 +345,30 @@ mon_find(struct ctx *ctx, const char *name)
 
 	TAILQ_FOREACH(m, &ctx->mons, entry)
 		if (strcmp(m->name, name) == 0)
+			return (m);
+	return (NULL);
+}
+
+/* Find the monitored namespace that is /run/netns/NAME. */
+struct mon *
+mon_find_run(struct ctx *ctx, const char *name)
+{
+	struct mon	*m;
+
+	TAILQ_FOREACH(m, &ctx->mons, entry)
+		if (m->run_name != NULL && strcmp(m->run_name, name) == 0)
+			return (m);
+	return (NULL);
+}
+
+/* Find a monitored namespace by its nsfs device and inode. */
+struct mon *
+mon_find_ns(struct ctx *ctx, dev_t dev, ino_t ino)
+{
+	struct mon	*m;
+
+	TAILQ_FOREACH(m, &ctx->mons, entry)
+		if (m->ns_ino != 0 && m->ns_dev == dev && m->ns_ino == ino)
 			return (m);
 	return (NULL);
 }
@@ -370,7 +414,8 @@ mon_gone(struct mon *m)
 /*
  * A namespace appeared after startup (--netns-all): have the privileged
  * helper make its sockets, then set it up.  Returns 0, -ENOTSUP when the
- * name is not (yet) a namespace, or another -errno.
+ * name is not (yet) a namespace, -EEXIST when it is one already
+ * monitored (under another name), or another -errno.
  */
 int
 mon_appear(struct ctx *ctx, const char *name, const struct options *o)
@@ -380,9 +425,18 @@ mon_appear(struct ctx *ctx, const char *name, const struct options *o)
 	struct mon	*m;
 	char		 path[PATH_MAX], err[256];
 	int		 psfds[MON_NFDS], error;
+	dev_t		 dev;
+	ino_t		 ino;
 
 	if (netns_resolve(name, path, sizeof path) != 0)
 		return (-EINVAL);
+	if ((error = netns_ident(path, &dev, &ino)) != 0)
+		return (error);
+	if ((m = mon_find_ns(ctx, dev, ino)) != NULL) {
+		log_notice("%s: not monitored: the same namespace as '%s'",
+		    name, m->name);
+		return (-EEXIST);
+	}
 	mon_make_opts(o, &mk);
 	if ((error = privsep_open(path, &mk, &fds, psfds, err,
 	    sizeof err)) != 0) {
@@ -392,6 +446,8 @@ mon_appear(struct ctx *ctx, const char *name, const struct options *o)
 	}
 	if ((error = mon_attach(ctx, name, path, &fds, psfds, o, &m)) != 0)
 		return (error);
+	m->ns_dev = dev;
+	m->ns_ino = ino;
 	TAILQ_INSERT_TAIL(&ctx->mons, m, entry);
 	ctx->nmons++;
 	stream_netns(ctx->stream, m->name, "new");

@@ -3,12 +3,13 @@
  *
  * An inotify watch on /run/netns (ip-netns(8)'s directory) reports
  * namespaces as they are added and deleted.  A deleted namespace that is
- * monitored is reported gone and its sockets closed (our sockets would
- * otherwise keep it alive for ever).  With --netns-all a new one is
- * opened by the privileged helper and monitored from then on.  ip netns
- * add creates the file first (with mode 0) and mounts the namespace on it
- * right after, so a new name that is not a namespace yet (or not readable
- * yet) is tried again a few times.
+ * monitored (given by its name or by a path that leads to it) is reported
+ * gone and its sockets closed (our sockets would otherwise keep it alive
+ * for ever).  With --netns-all a new one is opened by the privileged
+ * helper and monitored from then on.  ip netns add creates the file first
+ * (with mode 0) and mounts the namespace on it right after, so a new name
+ * that is not a namespace yet (or not readable yet) is tried again a few
+ * times.
  */
 #include "config.h"
 
@@ -57,7 +58,7 @@ nswatch_retry(evutil_socket_t fd, short what, void *arg)
 	struct timeval	 tv = { 0, NSWATCH_RETRY_MS * 1000 };
 	int		 error;
 
-	if (mon_find(r->w->ctx, r->name) != NULL)
+	if (mon_find_run(r->w->ctx, r->name) != NULL)
 		goto done;
 	error = mon_appear(r->w->ctx, r->name, r->w->opts);
 	if ((error == -ENOTSUP || error == -EACCES) &&
@@ -80,7 +81,7 @@ nswatch_added(struct nswatch *w, const char *name)
 {
 	struct nsretry	*r;
 
-	if (!w->follow || mon_find(w->ctx, name) != NULL)
+	if (!w->follow || mon_find_run(w->ctx, name) != NULL)
 		return;
 	if ((r = calloc(1, sizeof *r)) == NULL ||
 	    (r->name = strdup(name)) == NULL ||
@@ -101,8 +102,7 @@ nswatch_removed(struct nswatch *w, const char *name)
 {
 	struct mon	*m;
 
-	if ((m = mon_find(w->ctx, name)) != NULL && m->path != NULL &&
-	    strncmp(m->path, NETNS_RUN_DIR "/", sizeof NETNS_RUN_DIR) == 0)
+	if ((m = mon_find_run(w->ctx, name)) != NULL)
 		mon_gone(m);
 }
 

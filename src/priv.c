@@ -2,12 +2,14 @@
  * priv.c - least privilege.
  *
  * Everything that needs privilege happens before the event loop starts:
- * the netlink sockets are opened (nfnetlink checks CAP_NET_ADMIN against
- * the credentials a socket was opened with, so they keep working), the
- * listening sockets are bound, the sysctls are set.  Then priv_drop()
- * switches to the configured user and group (clearing supplementary
- * groups), empties the bounding set (when allowed to), the effective,
- * permitted, inheritable and ambient sets, and sets no_new_privs.
+ * the netlink sockets are opened, the listening sockets are bound, the
+ * sysctls are set.  Then priv_drop() switches to the configured user and
+ * group (clearing supplementary groups), empties the bounding set (when
+ * allowed to), the effective, permitted, inheritable and ambient sets,
+ * and sets no_new_privs.  The event sockets go on receiving, but nfnetlink
+ * checks CAP_NET_ADMIN of the task that sends each request as well as of
+ * the socket's opener: requests are therefore sent by the netlink helper
+ * (privsep.c), started just before, which keeps that capability alone.
  *
  * Without a user (for example when systemd already started the daemon as
  * its own user with CAP_NET_ADMIN as an ambient capability) only the

@@ -23,7 +23,9 @@
  * Answers from the kernel arrive on the shared socket and are read by the
  * daemon itself.  The daemon, which parses everything clients send, runs
  * with no capability; the helper parses nothing but this fixed request.
- * Each side exits when the other goes away.
+ * The daemon goes on only once the helper has said that it restricted
+ * itself, or stops with the helper's reason (--netns-all without
+ * CAP_SYS_ADMIN, say).  Each side exits when the other goes away.
  */
 #include "config.h"
 
@@ -216,32 +218,57 @@ ps_close_others(int chan)
 	closedir(d);
 }
 
+/* Put what failed, and how, in err; returns -error. */
+static int
+ps_fail(char *err, size_t errlen, const char *what, int error)
+{
+	snprintf(err, errlen, "%s: %s", what, strerror(error));
+	return (-error);
+}
+
 /*
  * Helper: keep CAP_NET_ADMIN alone (and CAP_SYS_ADMIN, for setns, if
  * namespaces are to be opened later), as user (NULL: the current one).
+ * Returns 0, or -errno with what failed in err.
  */
 static int
-ps_restrict(const char *user)
+ps_restrict(const char *user, char *err, size_t errlen)
 {
 	struct __user_cap_header_struct	hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct	data[2];
 	struct passwd			*pw;
 	int				 cap;
 
+	/* What capset() would refuse, said in words. */
+	if (syscall(SYS_capget, &hdr, data) == -1)
+		return (ps_fail(err, errlen, "capget", errno));
+	if ((data[0].permitted & (1U << CAP_NET_ADMIN)) == 0) {
+		snprintf(err, errlen, "the netlink helper needs CAP_NET_ADMIN "
+		    "for ctnetlink requests");
+		return (-EPERM);
+	}
+	if (ps_can_open && (data[0].permitted & (1U << CAP_SYS_ADMIN)) == 0) {
+		snprintf(err, errlen, "--netns-all needs CAP_SYS_ADMIN for the "
+		    "netlink helper (setns)");
+		return (-EPERM);
+	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
-		return (-errno);
+		return (ps_fail(err, errlen, "no_new_privs", errno));
 	for (cap = 0; cap <= 63; cap++)
 		if (cap != CAP_NET_ADMIN &&
 		    (cap != CAP_SYS_ADMIN || !ps_can_open))
 			(void)prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
 	if (user != NULL) {
-		if ((pw = getpwnam(user)) == NULL)
+		if ((pw = getpwnam(user)) == NULL) {
+			snprintf(err, errlen, "no user '%s'", user);
 			return (-ENOENT);
+		}
 		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == -1 ||
 		    (setgroups(1, &pw->pw_gid) == -1 && errno != EPERM) ||
 		    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
 		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
-			return (-errno);
+			return (ps_fail(err, errlen, "cannot switch to the user",
+			    errno));
 	}
 	(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	memset(data, 0, sizeof data);
@@ -249,7 +276,7 @@ ps_restrict(const char *user)
 	if (ps_can_open)
 		data[0].effective = data[0].permitted |= 1U << CAP_SYS_ADMIN;
 	if (syscall(SYS_capset, &hdr, data) == -1)
-		return (-errno);
+		return (ps_fail(err, errlen, "capset", errno));
 	return (0);
 }
 
@@ -325,20 +352,48 @@ ps_serve(int chan)
 }
 
 /*
+ * Daemon: wait for the helper to say it is set up (one NUL byte) or why it
+ * is not (a message).  Returns 0, or -errno with the reason in err.
+ */
+static int
+ps_wait_ready(int chan, char *err, size_t errlen)
+{
+	char	msg[256];
+	ssize_t	n;
+
+	while ((n = recv(chan, msg, sizeof msg - 1, 0)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n == 1 && msg[0] == '\0')
+		return (0);
+	if (n > 0) {
+		msg[n] = '\0';
+		snprintf(err, errlen, "%s", msg);
+		return (-EPERM);
+	}
+	if (n == -1)
+		return (ps_fail(err, errlen, "recv", errno));
+	snprintf(err, errlen, "it exited while starting");
+	return (-ECHILD);
+}
+
+/*
  * Start the helper, as user (NULL: the current one), with the sockets
- * registered by privsep_allow().  Returns 0 or -errno.
+ * registered by privsep_allow(), and wait until it has restricted itself.
+ * Returns 0, or -errno with what failed in err.
  */
 int
-privsep_start(const char *user, bool can_open)
+privsep_start(const char *user, bool can_open, char *err, size_t errlen)
 {
+	char	msg[256];
 	int	sp[2], error;
 
 	ps_can_open = can_open;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
-		return (-errno);
+		return (ps_fail(err, errlen, "socketpair", errno));
 	switch ((ps_pid = fork())) {
 	case -1:
-		error = -errno;
+		error = ps_fail(err, errlen, "fork", errno);
 		close(sp[0]);
 		close(sp[1]);
 		return (error);
@@ -352,14 +407,22 @@ privsep_start(const char *user, bool can_open)
 		signal(SIGHUP, SIG_IGN);
 		signal(SIGTERM, SIG_DFL);
 		ps_close_others(sp[1]);
-		if ((error = ps_restrict(user)) != 0) {
-			fprintf(stderr, "ctstreamd: netlink helper: cannot "
-			    "restrict itself: %s\n", strerror(-error));
+		/* The daemon waits for either answer before it goes on. */
+		if (ps_restrict(user, msg, sizeof msg) != 0) {
+			(void)send(sp[1], msg, strlen(msg), MSG_NOSIGNAL);
 			_exit(1);
 		}
+		if (send(sp[1], "", 1, MSG_NOSIGNAL) != 1)
+			_exit(1);
 		ps_serve(sp[1]);
 	default:
 		close(sp[1]);
+		if ((error = ps_wait_ready(sp[0], err, errlen)) != 0) {
+			close(sp[0]);
+			(void)waitpid(ps_pid, NULL, 0);
+			ps_pid = -1;
+			return (error);
+		}
 		ps_chan = sp[0];
 		return (0);
 	}

@@ -1,11 +1,13 @@
 /*
  * query.c - ctnetlink requests: dumps, gets and changes to the table.
  *
- * A namespace has a small pool of request sockets, all opened at startup:
+ * A namespace has a small pool of request sockets, all opened at startup
+ * (or by the privileged helper, for a namespace that appears later).
  * nfnetlink checks CAP_NET_ADMIN against the credentials the socket was
- * opened with, so they keep working after the daemon drops privileges.
- * A socket runs one job at a time (a netlink dump is per socket); other
- * jobs wait in FIFO order.
+ * opened with and against the task that sends each request, so once the
+ * daemon has dropped its privileges the requests are sent by the helper
+ * (privsep.c); the answers are read here.  A socket runs one job at a
+ * time (a netlink dump is per socket); other jobs wait in FIFO order.
  *
  * Dumps are read at the pace of their consumer: a paused job's socket is
  * not read, so the kernel stops filling it and the table is never

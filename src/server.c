@@ -4,10 +4,12 @@
  * A socket path left by a dead instance is replaced; one that a live
  * instance answers on is refused.  The socket file gets the configured
  * mode, owner and group (it is created under a tight umask first, so it is
- * never more open than asked for).  accept(2) is bounded per wakeup, and
- * when descriptors run out (EMFILE, ENFILE) the listener backs off for a
- * second, or until a client goes.  Past the client limit a new connection
- * gets one error line and is closed.
+ * never more open than asked for).  The file is removed at exit, by then
+ * as --user: a directory made for the socket is that user's so that it
+ * can, and a file that cannot be removed is named in the log.  accept(2)
+ * is bounded per wakeup, and when descriptors run out (EMFILE, ENFILE) the
+ * listener backs off for a second, or until a client goes.  Past the
+ * client limit a new connection gets one error line and is closed.
  */
 #include "config.h"
 
@@ -90,17 +92,22 @@ server_free(struct server *srv)
 		event_free(l->ev);
 		event_free(l->backoff);
 		close(l->fd);
-		if (l->unlink_on_exit)
-			unlink(l->path);
+		if (l->unlink_on_exit && unlink(l->path) == -1 &&
+		    errno != ENOENT)
+			log_warn("cannot remove %s (it is removed as stale at "
+			    "the next start)", l->path);
 		free(l->path);
 		free(l);
 	}
 	free(srv);
 }
 
-/* Create the directories leading to path (like mkdir -p, mode 0755). */
+/*
+ * Create the directories leading to path (like mkdir -p, mode 0755); the
+ * last one, if made here, gets owner uid and group gid ((uid_t)-1: ours).
+ */
 static int
-server_mkparents(const char *path)
+server_mkparents(const char *path, uid_t uid, gid_t gid)
 {
 	char	 dir[PATH_MAX], *p;
 
@@ -118,7 +125,9 @@ server_mkparents(const char *path)
 			return (-errno);
 		*p = '/';
 	}
-	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+	if (mkdir(dir, 0755) == -1)
+		return (errno == EEXIST ? 0 : -errno);
+	if (uid != (uid_t)-1 && chown(dir, uid, gid) == -1)
 		return (-errno);
 	return (0);
 }
@@ -155,8 +164,12 @@ server_check_stale(const char *path, const struct sockaddr_un *sun,
 		return (-errno);
 	}
 	log_info("removing stale socket %s", path);
-	if (unlink(path) == -1 && errno != ENOENT)
-		return (-errno);
+	if (unlink(path) == -1 && errno != ENOENT) {
+		r = errno;
+		snprintf(err, errlen, "cannot remove stale socket %s: %s", path,
+		    strerror(r));
+		return (-r);
+	}
 	return (0);
 }
 
@@ -179,7 +192,7 @@ server_listen(struct server *srv, enum listener_kind kind,
 		return (-ENAMETOOLONG);
 	}
 	strcpy(sun.sun_path, o->path);
-	if ((error = server_mkparents(o->path)) != 0) {
+	if ((error = server_mkparents(o->path, o->dir_uid, o->dir_gid)) != 0) {
 		snprintf(err, errlen, "cannot create the directory of %s: %s",
 		    o->path, strerror(-error));
 		return (error);

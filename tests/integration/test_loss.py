@@ -481,7 +481,9 @@ def rcvbuf_grows_as_nobody():
     the buffer doubles (the helper sets it with SO_RCVBUFFORCE)."""
     with tempfile.TemporaryDirectory(prefix="ctsd-") as tmp, \
             ctsd.Netns(nft=FLOOD_RULES, sysctls=LONG_UDP) as ns:
-        ev, ctl, socks = sockets(tmp)
+        # A directory the daemon makes, nobody's: it removes its sockets.
+        os.chmod(tmp, 0o755)
+        ev, ctl, socks = sockets(os.path.join(tmp, "run"))
         with ctsd.Daemon(ns, ["--user", "nobody", "--rcvbuf", "64K",
                               "--rcvbuf-max", "1M"] + socks,
                          allow_loss=True, validate="sample") as d:

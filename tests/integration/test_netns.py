@@ -21,6 +21,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -312,23 +313,25 @@ def wait_line(src, what, **pattern):
     return src.wait_for(lambda evs: ctsd.first(evs, **pattern), what)
 
 
-def delete_and_check_gone(ns, d, helper, src):
-    """Delete ns while the daemon runs: a netns gone line (on src), and
-    neither the daemon nor the helper keeps any of its sockets."""
+def delete_and_check_gone(ns, d, helper, src, label=None):
+    """Delete ns while the daemon runs: a netns gone line (on src) with
+    its label (default: its name), and neither the daemon nor the helper
+    keeps any of its sockets."""
+    label = label or ns.name
     in_daemon, in_helper = held_in(ns, d, helper)
     check(len(in_daemon) >= 2 and in_helper == in_daemon,
           "sockets in %s: the daemon's %r, the helper's %r"
           % (ns.name, in_daemon, in_helper))
     ns.close()                  # ip netns del, while the daemon runs
-    wait_line(src, "the netns gone line of " + ns.name, type="netns",
-              event="gone", netns=ns.name)
+    wait_line(src, "the netns gone line of " + label, type="netns",
+              event="gone", netns=label)
     ctsd.poll(lambda: not (in_daemon & ctsd.socket_inodes(d.pid)),
               "the daemon to close its sockets in " + ns.name, timeout=5)
     ctsd.poll(lambda: not (in_helper & ctsd.socket_inodes(helper)),
               "the helper to close its sockets in " + ns.name, timeout=5)
-    mine = [e for e in src.events if e.get("netns") == ns.name]
+    mine = [e for e in src.events if e.get("netns") == label]
     check_eq(mine[-1]["type"], "netns", "the last line of %s (gone)"
-             % ns.name)
+             % label)
 
 
 def events_match_truth(src, ns, truth, marker):
@@ -588,6 +591,160 @@ def dump_loses_its_last_namespace_then_none_is_left():
             r, _ = ctsd.control(ctl, req)
             check_eq(r.get("error", {}).get("code"), "not_found",
                      "%s without a namespace (%r)" % (req, r))
+
+
+@case
+def namespace_by_path_deleted():
+    """--netns /run/netns/A --netns /var/run/netns/B (a path through the
+    /var/run symbolic link, where there is one): deleting each gives a
+    gone line with the label as given, and the daemon and its helper
+    close every socket they held in it, as for a name."""
+    via_var = os.path.realpath("/var/run/netns") == "/run/netns"
+    with contextlib.ExitStack() as stack:
+        a = stack.enter_context(ctsd.Netns())
+        b = stack.enter_context(ctsd.Netns())
+        la = "/run/netns/" + a.name
+        lb = ("/var/run/netns/" if via_var else "/run/netns//") + b.name
+        d = stack.enter_context(ctsd.Daemon(
+            a, ["--netns", lb], netns=la, seq_gaps=True,
+            allow_stderr=allow_for([la, lb]) + NETNS_ALL_STDERR))
+        helper = helper_of(d)
+        delete_and_check_gone(a, d, helper, d, label=la)
+        delete_and_check_gone(b, d, helper, d, label=lb)
+
+
+def refused(args, what, prefix=()):
+    """Start the daemon with args (after the command prefix); it must
+    exit 1 at startup, without "ready", saying what (a regex) on stderr.
+    Returns stderr."""
+    argv = list(prefix) + [ctsd.daemon_path(), "--stdout", "--events-socket",
+                           "none", "--control-socket", "none"] + list(args)
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, capture_output=False,
+                           stderr=subprocess.PIPE, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        ctsd.fail("%s: still running after 10s (it should have refused "
+                  "to start)" % " ".join(args))
+    err = p.stderr.splitlines()
+    check_eq(p.returncode, 1, "exit status of ctstreamd %s (stderr %r)"
+             % (" ".join(args), err))
+    check("ctstreamd: ready" not in err, "%s: ready before refusing"
+          % " ".join(args))
+    check(any(re.search(what, l) for l in err), "%s: no %r on stderr: %r"
+          % (" ".join(args), what, err))
+    return err
+
+
+@case
+def same_namespace_twice_refused():
+    """One namespace given twice under different labels (its name and its
+    path, its name and /proc/PID/ns/net of a process in it) is refused at
+    startup (exit 1, "the same namespace as"), as the same label twice
+    is; two different namespaces are not."""
+    with ctsd.Netns() as ns:
+        path = "/run/netns/" + ns.name
+        refused(["--netns", ns.name, "--netns", path],
+                r"^ctstreamd: --netns: %s: the same namespace as '%s'$"
+                % (re.escape(path), re.escape(ns.name)))
+        refused(["--netns", "%s,%s" % (path, ns.name)],
+                r"^ctstreamd: --netns: %s: the same namespace as '%s'$"
+                % (re.escape(ns.name), re.escape(path)))
+        refused(["--netns", ns.name, "--netns", ns.name],
+                r"^ctstreamd: --netns: '%s' given twice$"
+                % re.escape(ns.name))
+        sleeper = ns.popen(["sleep", "60"])
+        proc = "/proc/%d/ns/net" % sleeper.pid
+        # ip netns exec runs sleep in place: its pid is the child's.
+        ctsd.poll(lambda: os.path.exists(proc) and
+                  os.stat(proc).st_ino == os.stat(path).st_ino,
+                  "sleep to run in " + ns.name, timeout=5)
+        refused(["--netns", ns.name, "--netns", proc],
+                r"^ctstreamd: --netns: %s: the same namespace as '%s'$"
+                % (re.escape(proc), re.escape(ns.name)))
+        with ctsd.Netns() as other:
+            with ctsd.Daemon(ns, ["--netns", other.name],
+                             allow_stderr=allow_for([ns.name,
+                                                     other.name])) as d:
+                check_eq(len([l for l in d.stderr if l.startswith(
+                    "ctstreamd: monitoring ")]), 2, "namespaces monitored")
+
+
+def as_in_the_unit(ns, caps):
+    """The command prefix that runs the daemon as systemd runs
+    ctstreamd.service: in namespace ns (its "host"), as user nobody, with
+    caps (["net_admin", ...]) as its ambient capabilities and its whole
+    bounding set."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    plus = ",".join("+" + c for c in caps)
+    return ["ip", "netns", "exec", ns.name, "setpriv",
+            "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid,
+            "--clear-groups", "--inh-caps=" + plus, "--ambient-caps=" + plus,
+            "--bounding-set=-all," + plus]
+
+
+@case
+def netns_all_without_cap_sys_admin_refused():
+    """--netns-all as the installed unit runs the daemon (its own user,
+    CAP_NET_ADMIN alone): the helper cannot keep CAP_SYS_ADMIN, and the
+    daemon stops at startup (exit 1, no "ready") saying so, rather than
+    reporting ready and dying at its first kernel request."""
+    with ctsd.Netns() as ns:
+        refused(["--netns-all", "--netns", "host"],
+                r"^ctstreamd: cannot start the netlink helper: --netns-all "
+                r"needs CAP_SYS_ADMIN for the netlink helper \(setns\)$",
+                prefix=as_in_the_unit(ns, ["net_admin"]))
+
+
+@case
+def netns_all_with_the_unit_drop_in():
+    """--netns-all with what ctstreamd(8)'s drop-in gives the unit
+    (CAP_NET_ADMIN and CAP_SYS_ADMIN, ambient and bounding; its own
+    user): ready, the helper keeps both capabilities, a namespace made
+    afterwards is monitored, and one deleted is let go of by the daemon
+    and the helper.  (What the daemon logs is looked at, not its lines:
+    with other tests' namespaces about, its standard output may drop.)"""
+    with ctsd.Netns() as home:
+        with ctsd.Daemon(home, ["--netns", "host"], netns_all=True,
+                         seq_gaps=True, allow_loss=True, validate="sample",
+                         allow_stderr=NETNS_ALL_STDERR,
+                         prefix=as_in_the_unit(home, ["net_admin",
+                                                      "sys_admin"])) as d:
+            # ip netns exec and setpriv exec in place: d.pid is the daemon.
+            helper = helper_of(d)
+            hs = ctsd.proc_status(helper)
+            check_eq((hs["CapEff"], hs["CapPrm"]), ("0000000000201000",) * 2,
+                     "helper CapEff, CapPrm (CAP_NET_ADMIN, CAP_SYS_ADMIN)")
+            check_eq(ctsd.proc_status(d.pid)["CapEff"], "0000000000000000",
+                     "daemon CapEff")
+            with ctsd.Netns() as late:
+                name = re.escape(late.name)
+                d.wait_stderr(r"^ctstreamd: monitoring %s: " % name)
+                in_daemon, in_helper = held_in(late, d, helper)
+                check(len(in_daemon) >= 2 and in_helper == in_daemon,
+                      "sockets in %s: the daemon's %r, the helper's %r"
+                      % (late.name, in_daemon, in_helper))
+                late.close()
+                d.wait_stderr(r"^ctstreamd: %s: the namespace is gone; its "
+                              r"sockets are closed$" % name)
+                ctsd.poll(lambda: not (in_daemon | in_helper) & (
+                    ctsd.socket_inodes(d.pid) | ctsd.socket_inodes(helper)),
+                    "the daemon and the helper to close their sockets in "
+                    + late.name, timeout=5)
+
+
+@case
+def netns_without_cap_sys_admin_names_it():
+    """--netns NAME without CAP_SYS_ADMIN: the daemon cannot enter the
+    namespace, and says which capability it lacks."""
+    with ctsd.Netns() as ns:
+        path = "/run/netns/" + ns.name
+        refused(["--netns", ns.name],
+                r"^ctstreamd: --netns: %s: cannot enter %s: Operation not "
+                r"permitted \(CAP_SYS_ADMIN is needed\)$"
+                % (re.escape(ns.name), re.escape(path)),
+                prefix=["setpriv", "--bounding-set=-sys_admin"])
 
 
 if __name__ == "__main__":

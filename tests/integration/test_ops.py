@@ -449,7 +449,10 @@ def privilege_drop_user_nobody():
     tuple and by ct_id (the client is root) all work."""
     with tempfile.TemporaryDirectory(prefix="ctsd-") as tmp, \
             ctsd.Netns() as ns:
-        ev, ctl = os.path.join(tmp, "ev.sock"), os.path.join(tmp, "ctl.sock")
+        # A directory the daemon makes, nobody's: it removes its sockets.
+        os.chmod(tmp, 0o755)
+        run = os.path.join(tmp, "run")
+        ev, ctl = os.path.join(run, "ev.sock"), os.path.join(run, "ctl.sock")
         # seq_gaps: gets take sequence numbers (see
         # seq_not_taken_by_other_clients).
         with ctsd.Daemon(ns, ["--user", "nobody", "--events-socket", ev,
@@ -510,6 +513,60 @@ def privilege_drop_user_nobody():
             left = ctsd.conntrack_ids(ns)
             check(not left & {i for _, i in flows}, "conntrack -L still "
                   "lists deleted entries: %r" % left)
+
+
+@case
+def user_removes_its_socket_files():
+    """--user nobody with sockets in a directory the daemon makes: the
+    directory is nobody's, so the daemon, no longer root at exit, removes
+    both socket files when it stops."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    with tempfile.TemporaryDirectory(prefix="ctsd-") as tmp, \
+            ctsd.Netns() as ns:
+        os.chmod(tmp, 0o755)            # nobody must reach its directory
+        run = os.path.join(tmp, "run")
+        ev, ctl = os.path.join(run, "ev.sock"), os.path.join(run, "ctl.sock")
+        with ctsd.Daemon(ns, ["--user", "nobody", "--events-socket", ev,
+                              "--control-socket", ctl]):
+            st = os.stat(run)
+            check_eq((st.st_uid, st.st_gid), (nobody.pw_uid, nobody.pw_gid),
+                     "owner and group of the directory the daemon made")
+            check(os.path.exists(ev) and os.path.exists(ctl),
+                  "the sockets exist")
+        left = [p for p in (ev, ctl) if os.path.lexists(p)]
+        check(not left, "socket files left after exit: %r" % left)
+
+
+@case
+def user_names_socket_files_it_cannot_remove():
+    """--user nobody with sockets in a directory only root may write
+    (as /run/ctstreamd is): the daemon cannot remove them at exit, and
+    says so for each; the next start removes them as stale and runs."""
+    with tempfile.TemporaryDirectory(prefix="ctsd-") as tmp, \
+            ctsd.Netns() as ns:
+        os.chmod(tmp, 0o755)
+        ev, ctl = os.path.join(tmp, "ev.sock"), os.path.join(tmp, "ctl.sock")
+        cannot = [r"^ctstreamd: cannot remove %s \(it is removed as stale "
+                  r"at the next start\): Permission denied$" % re.escape(p)
+                  for p in (ev, ctl)]
+        with ctsd.Daemon(ns, ["--user", "nobody", "--events-socket", ev,
+                              "--control-socket", ctl],
+                         allow_stderr=cannot) as d:
+            pass
+        for p, pat in zip((ev, ctl), cannot):
+            check(any(re.match(pat, l) for l in d.stderr),
+                  "no warning naming %s: %r" % (p, d.stderr))
+            check(os.path.lexists(p), "%s is gone after all" % p)
+        with ctsd.Daemon(ns, ["--events-socket", ev, "--control-socket",
+                              ctl], allow_stderr=[
+                                  r"^ctstreamd: removing stale socket "]) as d:
+            check_eq(sorted(l for l in d.stderr if "stale" in l),
+                     sorted("ctstreamd: removing stale socket " + p
+                            for p in (ev, ctl)), "stale sockets removed")
+        left = [p for p in (ev, ctl) if os.path.lexists(p)]
+        check(not left, "socket files left after a root daemon's exit: %r"
+              % left)
 
 
 # ---------------------------------------------------------------------------

@@ -431,6 +431,50 @@ START_TEST(test_netns_open)
 }
 END_TEST
 
+/*
+ * A path is a name under /run/netns when its directory is /run/netns,
+ * however it is spelled; anything else is not.
+ */
+START_TEST(test_netns_run_name)
+{
+	static const char *const no[] = { "/run/netns/", "/run/netns/.",
+	    "/run/netns/..", "/run/netns/a/b", "/run/netnsx/a", "/run/a",
+	    "/proc/self/ns/net", "/netns/a", "a" };
+	char	name[16];
+	size_t	i;
+
+	ck_assert_int_eq(netns_run_name("/run/netns/foo", name, sizeof name),
+	    0);
+	ck_assert_str_eq(name, "foo");
+	ck_assert_int_eq(netns_run_name("/run/netns//b-1", name, sizeof name),
+	    0);
+	ck_assert_str_eq(name, "b-1");
+	ck_assert_int_eq(netns_run_name("/run/netns/0123456789abcdef", name,
+	    sizeof name), -ENAMETOOLONG);
+	for (i = 0; i < nitems(no); i++)
+		ck_assert_msg(netns_run_name(no[i], name, sizeof name) ==
+		    -ENOENT, "\"%s\" taken for a name", no[i]);
+}
+END_TEST
+
+/* A namespace is the same by every path; other files are none. */
+START_TEST(test_netns_ident)
+{
+	dev_t	dev, dev2;
+	ino_t	ino, ino2;
+
+	ck_assert_int_eq(netns_ident(NULL, &dev, &ino), 0);
+	ck_assert_int_eq(netns_ident("/proc/thread-self/ns/net", &dev2,
+	    &ino2), 0);
+	ck_assert(dev == dev2 && ino == ino2);
+	ck_assert_int_eq(netns_ident("/proc/self/ns/uts", &dev2, &ino2), 0);
+	ck_assert(dev == dev2 && ino != ino2);
+	ck_assert_int_eq(netns_ident("/dev/null", &dev2, &ino2), -ENOTSUP);
+	ck_assert_int_eq(netns_ident("/nonexistent/ctstreamd", &dev2, &ino2),
+	    -ENOENT);
+}
+END_TEST
+
 /* The suite for netns.c. */
 Suite *
 make_netns_suite(void)
@@ -440,6 +484,8 @@ make_netns_suite(void)
 
 	tcase_add_test(tc, test_netns_resolve);
 	tcase_add_test(tc, test_netns_open);
+	tcase_add_test(tc, test_netns_run_name);
+	tcase_add_test(tc, test_netns_ident);
 	suite_add_tcase(s, tc);
 	return (s);
 }
