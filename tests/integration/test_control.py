@@ -628,7 +628,7 @@ STATS_DAEMON_KEYS = {
     "uptime", "events", "lines", "undecodable", "netlink_messages",
     "netlink_bytes", "overruns", "kernel_drops", "dumps", "clients",
     "clients_accepted", "clients_refused", "subscribers", "subscriber_list",
-    "namespaces", "retried_deliveries", "nats"}
+    "subscriber_totals", "namespaces", "retried_deliveries", "nats"}
 STATS_NETNS_KEYS = {
     "netns", "netlink_messages", "netlink_bytes", "overruns", "kernel_drops",
     "socket_drops", "rcvbuf", "rcvbuf_grown", "dumps", "requests", "resync",
