@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <sys/inotify.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -40,7 +41,10 @@ struct nsretry {
 	struct event	*ev;
 	char		*name;
 	int		 tries;
+	TAILQ_ENTRY(nsretry) entry;
 };
+
+TAILQ_HEAD(nsretries, nsretry);
 
 struct nswatch {
 	struct ctx		*ctx;
@@ -48,7 +52,18 @@ struct nswatch {
 	int			 fd;
 	struct event		*ev;
 	bool			 follow;	/* --netns-all */
+	struct nsretries	 retries;	/* names tried again soon */
 };
+
+/* Forget a name tried again. */
+static void
+nswatch_retry_free(struct nsretry *r)
+{
+	TAILQ_REMOVE(&r->w->retries, r, entry);
+	event_free(r->ev);
+	free(r->name);
+	free(r);
+}
 
 /* Timer: try again to open a name that was not a namespace yet. */
 static void
@@ -70,9 +85,7 @@ nswatch_retry(evutil_socket_t fd, short what, void *arg)
 		log_warnx("%s: %s/%s never became a network namespace",
 		    r->name, NETNS_RUN_DIR, r->name);
 done:
-	event_free(r->ev);
-	free(r->name);
-	free(r);
+	nswatch_retry_free(r);
 }
 
 /* A name appeared: open it now, or soon. */
@@ -93,6 +106,7 @@ nswatch_added(struct nswatch *w, const char *name)
 		return;
 	}
 	r->w = w;
+	TAILQ_INSERT_TAIL(&w->retries, r, entry);
 	nswatch_retry(-1, 0, r);
 }
 
@@ -148,6 +162,7 @@ nswatch_new(struct ctx *ctx, const struct options *o, bool follow)
 	w->opts = o;
 	w->follow = follow;
 	w->fd = -1;
+	TAILQ_INIT(&w->retries);
 	if (mkdir(NETNS_RUN_DIR, 0755) == -1 && errno != EEXIST)
 		log_warn("cannot create %s", NETNS_RUN_DIR);
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -166,12 +181,16 @@ nswatch_new(struct ctx *ctx, const struct options *o, bool follow)
 	return (w);
 }
 
-/* Stop watching; NULL is fine. */
+/* Stop watching, and trying names again; NULL is fine. */
 void
 nswatch_free(struct nswatch *w)
 {
+	struct nsretry	*r;
+
 	if (w == NULL)
 		return;
+	while ((r = TAILQ_FIRST(&w->retries)) != NULL)
+		nswatch_retry_free(r);
 	if (w->ev != NULL)
 		event_free(w->ev);
 	if (w->fd != -1)

@@ -112,7 +112,7 @@ def settle(d, ctl, what, timeout=20, runs=1):
     `runs` resyncs ran and none runs, each logged "resync done", and
     nothing changed since the previous look (0.3 s before).  Returns
     (daemon stats, namespace stats)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + ctsd.scaled(timeout)
     last = None
     while True:
         dm, m = ns_stats(ctl)
@@ -126,7 +126,7 @@ def settle(d, ctl, what, timeout=20, runs=1):
         last = now
         check(time.monotonic() < deadline, "%s: the daemon did not settle "
               "within %ss: stats %r, last seq read %d, %d 'resync done' "
-              "lines" % (what, timeout, m, seen, done))
+              "lines" % (what, ctsd.scaled(timeout), m, seen, done))
         time.sleep(0.3)
 
 
@@ -451,7 +451,7 @@ def overrun_in_one_of_two_namespaces():
                          allow_stderr=allow, validate="sample") as d:
             r = a.call(ctsd.udp_exchange, "127.0.0.1", 5001)
             b.call(ctsd.udp_flood, "127.0.0.1", 10000, 2000)
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + ctsd.scaled(20)
             while True:
                 dm, mb = ns_stats(ctl, b.name)
                 if mb["resync"]["runs"] >= 1 and not mb["resync"]["running"] \
@@ -787,7 +787,7 @@ def rcvbuf_grows_by_doubling():
                             10000, 6000)
                 finally:
                     d.proc.send_signal(signal.SIGCONT)
-                deadline = time.monotonic() + 10
+                deadline = time.monotonic() + ctsd.scaled(10)
                 while ns_stats(ctl)[1]["overruns"] == before:
                     check(time.monotonic() < deadline, "burst %d: no "
                           "overrun" % (burst + 1))
@@ -939,7 +939,7 @@ def check_address_filters(filters, tcp=False):
                 keep = [(k, i) for k, p, src, dst, i in flows
                         if _keeps(opts, p, src, dst)]
                 what = " ".join(w for o in opts for w in o)
-                deadline = time.monotonic() + 3
+                deadline = time.monotonic() + ctsd.scaled(3)
                 while len(d.events) < len(keep) and \
                         time.monotonic() < deadline:
                     time.sleep(0.05)

@@ -700,7 +700,7 @@ def stalled_client_disconnect():
                  "the fast client vs conntrack -E")
         # The stalled client has CLIENT_LINGER_MS (2 s) to take the rest
         # of its line and the too_slow line before it is closed.
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + ctsd.scaled(10)
         while True:
             subs = subscriber_stats(d)
             if len(subs) == 1 or time.monotonic() > deadline:
@@ -765,10 +765,10 @@ def disconnect_on_line_boundary():
             sp.finish()
         finally:
             d.proc.send_signal(signal.SIGCONT)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + ctsd.scaled(20)
         while subscriber_stats(d):
             check(time.monotonic() < deadline, "stalled clients still "
-                  "connected 20 s after the flood")
+                  "connected %s s after the flood" % ctsd.scaled(20))
             time.sleep(0.05)
         cut = []
         for c in stalled:
@@ -815,7 +815,7 @@ def max_clients():
             check_eq(c.kind_ids(), kind_ids(truth.parsed()),
                      c.name + " vs conntrack -E")
         c1.close()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + ctsd.scaled(10)
         while True:
             c = ctsd.Client(d.control_path, name="c2")
             try:
