@@ -47,7 +47,11 @@ def case(fn):
 
 # Long UDP timeouts: nothing expires while a case runs, so the table only
 # changes when the case changes it.
+# nf_conntrack_events 1: entries loaded before the daemon starts (the
+# snapshot tests) must send their DESTROY events too; with the kernel's
+# default of 2 an entry created while nobody listened sends none.
 SYSCTLS = {
+    "net.netfilter.nf_conntrack_events": 1,
     "net.netfilter.nf_conntrack_udp_timeout": 600,
     "net.netfilter.nf_conntrack_udp_timeout_stream": 600,
 }
