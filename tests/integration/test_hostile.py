@@ -591,4 +591,4 @@ def shutdown_then_close_is_freed():
 
 
 if __name__ == "__main__":
-    sys.exit(ctsd.main(CASES, tools=[("socat", "socat")]))
+    sys.exit(ctsd.main(CASES))
