@@ -1161,6 +1161,58 @@ def ftp_active(addr="127.0.0.1", port=21, data_from_port=20):
     return result
 
 
+def udp_trickle(server_port, pause=0.003):
+    """Until told to stop (Netns.spawn): a UDP exchange every `pause`
+    seconds or so (NEW and UPDATE events at a pace conntrack -E keeps up
+    with); reports once the first is done, returns how many it made."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    srv.bind(("127.0.0.1", server_port))
+    srv.settimeout(5)
+    n = 0
+    while not stop_requested():
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c.settimeout(5)
+        c.sendto(b"q", ("127.0.0.1", server_port))
+        data, peer = srv.recvfrom(100)
+        srv.sendto(b"r", peer)
+        c.recv(100)
+        c.close()
+        n += 1
+        if n == 1:
+            report({"started": True})
+        time.sleep(pause)
+    srv.close()
+    return n
+
+
+def check_no_loss(ns, truth, client, port=5999, what="the subscriber"):
+    """A last UDP exchange to port (the marker) in ns; once client (a
+    Client of the events socket that receives every ct event) has its
+    update, its (event, id) list up to that update must be conntrack
+    -E's (truth), in order, without overrun or lost lines.  Returns how
+    many it compared."""
+    m = ns.call(udp_exchange, "127.0.0.1", port)
+    mk = client.wait_line(lambda l: l.get("event") == "update" and
+                          l.get("orig", {}).get("sport") == m["client"][1],
+                          "the marker's update on " + what, timeout=20)
+    evs = truth.wait_event("update", mk["id"], timeout=20)
+    ours = client.kind_ids()
+    theirs = [(k, i) for k, i, _ in evs]
+    # Up to the marker: what came after it may have reached one side only.
+    end = ("update", mk["id"])
+    for seq in (ours, theirs):
+        if end in seq:
+            del seq[seq.index(end) + 1:]
+    if ours != theirs:
+        n = next((j for j, (a, b) in enumerate(zip(ours, theirs))
+                  if a != b), min(len(ours), len(theirs)))
+        fail("%s's events vs conntrack -E: %d and %d events, the first "
+             "difference at %d: %r vs %r (conntrack -E: %r)" % (
+                 what, len(ours), len(theirs), n, ours[n:n + 4],
+                 theirs[n:n + 4], [l for _, _, l in evs[n:n + 2]]))
+    return len(ours)
+
+
 def poll(fn, what, timeout=10, interval=0.2):
     """Call fn() every interval seconds until it returns something true,
     and return that; fail after timeout.  (For long runs, where waiting
@@ -2478,6 +2530,22 @@ class SocatClient(Client):
         self.thread.join(5)
         self.out.close()
         self._remove()
+
+
+def keep_pinging(clients, seconds, pause=0.1):
+    """Ping every client (Client) in turn for seconds: each must answer
+    (a daemon that goes on serving its clients while something else is
+    going on).  Returns how many rounds were made."""
+    end = time.monotonic() + seconds
+    rounds = 0
+    while True:
+        for c in clients:
+            r = c.request("ping")
+            check(r.get("ok") is True, "%s socket: ping: %r" % (c.name, r))
+        rounds += 1
+        if time.monotonic() >= end:
+            return rounds
+        time.sleep(pause)
 
 
 def connect_refused_line(path, timeout=10):

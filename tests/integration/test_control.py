@@ -163,29 +163,6 @@ def populate():
     return True
 
 
-def udp_trickle(server_port):
-    """Until told to stop: a UDP exchange every few milliseconds (NEW and
-    UPDATE events at a pace conntrack -E keeps up with)."""
-    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    srv.bind(("127.0.0.1", server_port))
-    srv.settimeout(5)
-    n = 0
-    while not ctsd.stop_requested():
-        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        c.settimeout(5)
-        c.sendto(b"q", ("127.0.0.1", server_port))
-        data, peer = srv.recvfrom(100)
-        srv.sendto(b"r", peer)
-        c.recv(100)
-        c.close()
-        n += 1
-        if n == 1:
-            ctsd.report({"started": True})
-        time.sleep(0.003)
-    srv.close()
-    return n
-
-
 # ---------------------------------------------------------------------------
 # Helpers
 
@@ -1155,7 +1132,7 @@ def bad_input():
                 ctsd.Client(d.events_path, name="events") as ev, \
                 ctsd.Client(d.control_path, name="control") as c:
             ctsd.wait_clients(d, events=1)
-            gen = ns.spawn(udp_trickle, 7100)
+            gen = ns.spawn(ctsd.udp_trickle, 7100)
             gen.wait_report()
             for i, (line, code, rid, names) in enumerate(BAD_LINES):
                 c.send(line + b"\n")
