@@ -271,9 +271,9 @@ def only_namespace_deleted():
     subscribers (one with a filter) and a control client are connected:
     both subscribers get {"type":"netns","event":"gone"} and stay
     connected; the daemon and its helper close the namespace's five
-    sockets; get, dump, stats and diagnose answer not_found ("no
-    namespace is monitored at the moment"), ping, version and help
-    answer; a snapshot is an empty one; new clients are served; SIGTERM
+    sockets; get answers not_found ("no namespace is monitored at the
+    moment"), dump the count 0, stats and diagnose no namespace, ping,
+    version and help answer; a snapshot is an empty one; new clients are served; SIGTERM
     then ends the daemon with status 0."""
     ns = ctsd.Netns(sysctls=SYSCTLS)
     with ns, ctsd.Daemon(ns, stdout=False, sockets=True,
@@ -302,11 +302,15 @@ def only_namespace_deleted():
         for c in (sub, udp):
             check_eq(c.request("ping")["ok"], True, c.name + ": ping")
             check(not c.eof, c.name + ": disconnected")
-        for cmd, members in (("get", {"ct_id": 1}), ("dump", {}),
-                             ("stats", {}), ("diagnose", {})):
-            e = ctl.error(cmd, "not_found", **members)
-            check("no namespace is monitored" in e["message"],
-                  "%s: %r" % (cmd, e))
+        # ctstreamd-protocol(7), "no namespace is monitored".
+        e = ctl.error("get", "not_found", ct_id=1)
+        check("no namespace is monitored" in e["message"], "get: %r" % e)
+        check_eq(ctl.ok("dump"), {"count": 0}, "dump with no namespace")
+        st = ctl.ok("stats")
+        check_eq((st["daemon"]["namespaces"], st["kernel"]), ([], None),
+                 "stats namespaces and kernel with no namespace")
+        check_eq(ctl.ok("diagnose"), {"namespaces": []}, "diagnose with "
+                 "no namespace")
         e = ctl.error("dump", "not_found", netns=label)
         for cmd in ("ping", "version", "help"):
             check_eq(ctl.request(cmd)["ok"], True, cmd)
