@@ -46,6 +46,7 @@ void	 jw_str(struct jw *, const char *, const char *);
 void	 jw_strn(struct jw *, const char *, const char *, size_t);
 
 size_t	 jw_utf8_len(const unsigned char *, size_t);
+char	*jw_repair(const char *, size_t, size_t *);
 void	 jw_escape(struct buf *, const char *, size_t);
 char	*jw_fmt_u64(char *, uint64_t);
 

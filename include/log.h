@@ -9,10 +9,12 @@
 #define CTSTREAMD_LOG_H
 
 #include <stdarg.h>
+#include <stdio.h>
 
 #define LOG_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 void	log_init(int debug);
+void	log_puts_safe(const char *, FILE *);
 void	log_set_debug(int debug);
 int	log_get_debug(void);
 

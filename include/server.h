@@ -42,6 +42,7 @@ struct server_stats {
 
 struct server	*server_new(struct ctx *, unsigned int, size_t);
 void		 server_free(struct server *);
+void		 server_unlink(struct server *);
 int		 server_listen(struct server *, enum listener_kind,
 		     const struct listen_opts *, char *, size_t);
 int		 server_adopt(struct server *, enum listener_kind, int,

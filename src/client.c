@@ -37,6 +37,7 @@
 #include "compat.h"
 #include "ctx.h"
 #include "fanout.h"
+#include "jw.h"
 #include "log.h"
 #include "query.h"
 #include "server.h"
@@ -57,6 +58,7 @@ struct client {
 	struct event		*rev;
 	struct event		*closeev;
 	struct event		*lingerev;	/* gives up on last words */
+	struct event		*hupev;		/* a shut subscriber's close */
 	size_t			 max_line;
 	char			*line;
 	bool			 reading;	/* rev is added */
@@ -78,6 +80,7 @@ static void	client_resume(struct sub *, void *);
 static void	client_close_if_done(struct client *);
 
 #define CLIENT_LINGER_MS	2000	/* for a slow client's last line */
+#define CLIENT_HUP_CHECK_MS	1000	/* a shut subscriber's close, seen */
 
 /* Deferred: free a closed client. */
 static void
@@ -220,6 +223,8 @@ client_free(struct client *c)
 	event_free(c->closeev);
 	if (c->lingerev != NULL)
 		event_free(c->lingerev);
+	if (c->hupev != NULL)
+		event_free(c->hupev);
 	evbuffer_free(c->in);
 	free(c->line);
 	close(c->fd);
@@ -378,6 +383,45 @@ client_hung_up(int fd)
 	return (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR)));
 }
 
+/*
+ * A subscriber that ended its input is no longer watched for reading (its
+ * socket stays readable at end of file), so nothing would tell when it
+ * closes the connection until a line is written to it, maybe never with a
+ * narrow filter.  Look every CLIENT_HUP_CHECK_MS instead.
+ */
+static void
+client_hup_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct client	*c = arg;
+
+	if (client_hung_up(c->fd))
+		client_close(c);
+}
+
+static void
+client_watch_hangup(struct client *c)
+{
+	struct timeval	tv = { CLIENT_HUP_CHECK_MS / 1000,
+			    (CLIENT_HUP_CHECK_MS % 1000) * 1000 };
+
+	if (c->hupev == NULL && (c->hupev = event_new(c->ctx->base, -1,
+	    EV_PERSIST, client_hup_check, c)) != NULL)
+		event_add(c->hupev, &tv);
+}
+
+/*
+ * Whether the client's input holds all it may for now: while a job
+ * answers it (a dump, a snapshot) no request is read at all, and
+ * otherwise no more than a line's worth is kept, so a client that writes
+ * faster than its requests are answered waits in its socket buffer
+ * instead of in the daemon's memory.
+ */
+static bool
+client_input_full(struct client *c)
+{
+	return (c->job != NULL || evbuffer_get_length(c->in) > c->max_line);
+}
+
 /* The socket is readable (or there are commands left to run). */
 static void
 client_read(evutil_socket_t fd, short what, void *arg)
@@ -385,6 +429,10 @@ client_read(evutil_socket_t fd, short what, void *arg)
 	struct client	*c = arg;
 	int		 n = 0;
 
+	if (c->reading && client_input_full(c)) {
+		event_del(c->rev);
+		c->reading = false;
+	}
 	if (c->reading && !c->eof) {
 		n = evbuffer_read(c->in, fd, CLIENT_READ);
 		if (n == 0 || (n == -1 && errno != EAGAIN &&
@@ -398,14 +446,23 @@ client_read(evutil_socket_t fd, short what, void *arg)
 			 * its events; one that closed the connection is gone
 			 * now, not at the next event it would not read.
 			 */
-			if (c->kind == LISTENER_EVENTS && client_hung_up(fd)) {
-				client_close(c);
-				return;
+			if (c->kind == LISTENER_EVENTS) {
+				if (client_hung_up(fd)) {
+					client_close(c);
+					return;
+				}
+				client_watch_hangup(c);
 			}
 		}
 	}
 	client_commands(c);
-	if (!c->eof || c->closing)
+	if (c->closing)
+		return;
+	/* Room again, nothing waits for the output to drain: read on. */
+	if (!c->eof && !c->reading && !client_input_full(c) &&
+	    !fanout_sub_over(c->sub) && event_add(c->rev, NULL) == 0)
+		c->reading = true;
+	if (!c->eof)
 		return;
 	if (c->kind == LISTENER_CONTROL)
 		client_close_if_done(c);
@@ -557,16 +614,27 @@ void
 client_reply_error(struct client *c, const json_t *id, const char *code,
     const char *fmt, ...)
 {
-	char	 msg[512];
+	char	 msg[512], *fixed;
+	size_t	 len;
 	va_list	 ap;
 	json_t	*r;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	/*
+	 * The message may quote what the client sent, cut to a length that
+	 * can fall inside a character: repaired, or jansson would refuse it
+	 * and the reply would go without its error.
+	 */
+	if ((fixed = jw_repair(msg, strlen(msg), &len)) == NULL) {
+		client_send_json(c, NULL);
+		return;
+	}
 	if ((r = client_reply_new(id, false)) != NULL)
-		json_object_set_new(r, "error", json_pack("{s:s,s:s}",
-		    "code", code, "message", msg));
+		json_object_set_new(r, "error", json_pack("{s:s,s:s%}",
+		    "code", code, "message", fixed, len));
+	free(fixed);
 	client_send_json(c, r);
 }
 

@@ -65,8 +65,9 @@ struct daemon {
 static void
 report_stderr(void *arg, const char *msg)
 {
-	fprintf(stderr, "ctstreamd: %s%s\n", msg, arg != NULL ?
-	    " (see ctstreamd --help)" : "");
+	fputs("ctstreamd: ", stderr);
+	log_puts_safe(msg, stderr);
+	fprintf(stderr, "%s\n", arg != NULL ? " (see ctstreamd --help)" : "");
 }
 
 /*
@@ -392,7 +393,7 @@ static void
 daemon_open_mon(struct daemon *d, const char *spec, bool fatal_error)
 {
 	struct mon	*m;
-	char		 err[256], about[OPTS_ORIGINLEN];
+	char		 err[PATH_MAX + 256], about[OPTS_ORIGINLEN];
 	int		 error;
 
 	opts_about(&d->opt, opts_find("netns"), about, sizeof about);
@@ -499,6 +500,21 @@ daemon_open_stdout(struct daemon *d)
 	}
 }
 
+static struct server	*exit_srv;	/* its socket files, at a fatal exit */
+
+/*
+ * atexit: a fatal error after the sockets were made (the control socket
+ * after the events socket, the metrics port, dropping privileges) removes
+ * their files as a normal exit does, instead of leaving them to be found
+ * stale at the next start.  The netlink helper is forked before.
+ */
+static void
+daemon_unlink_sockets(void)
+{
+	if (exit_srv != NULL)
+		server_unlink(exit_srv);
+}
+
 /*
  * Take the sockets systemd passed (ctstreamd.socket names them "events"
  * and "control"); those are not bound again.
@@ -569,6 +585,8 @@ daemon_open_sockets(struct daemon *d)
 		lo.uid = pw->pw_uid;
 	if (o->socket_group != NULL && (gr = getgrnam(o->socket_group)) != NULL)
 		lo.gid = gr->gr_gid;
+	exit_srv = d->ctx.srv;
+	atexit(daemon_unlink_sockets);
 	if ((lo.path = o->events_socket) != NULL && !d->adopted[0]) {
 		if (server_listen(d->ctx.srv, LISTENER_EVENTS, &lo, err,
 		    sizeof err) != 0)
@@ -749,6 +767,7 @@ main(int argc, char **argv)
 		TAILQ_REMOVE(&ctx->mons, m, entry);
 		mon_free(m);
 	}
+	exit_srv = NULL;
 	server_free(ctx->srv);
 	stream_free(ctx->stream);
 	fanout_free(ctx->fo);

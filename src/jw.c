@@ -142,8 +142,11 @@ jw_escape(struct buf *b, const char *s, size_t n)
 	}
 }
 
-/* Copy s with invalid UTF-8 repaired, for jansson; caller frees. */
-static char *
+/*
+ * Copy s with invalid UTF-8 repaired (NUL-terminated, for jansson, and
+ * for messages that quote what a client sent); caller frees.
+ */
+char *
 jw_repair(const char *s, size_t n, size_t *outlen)
 {
 	const unsigned char	*p = (const unsigned char *)s;
@@ -163,6 +166,7 @@ jw_repair(const char *s, size_t n, size_t *outlen)
 		memcpy(q, p + i, l);
 		q += l;
 	}
+	*q = '\0';
 	*outlen = q - r;
 	return (r);
 }

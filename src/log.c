@@ -40,17 +40,36 @@ log_stderr_is_journal(void)
 	return (st.st_dev == dev && st.st_ino == ino);
 }
 
+/*
+ * Write s to fp with its control characters as \xHH: a message may quote
+ * what a user or a client gave (a namespace name, say), and a newline in
+ * it must not make two log lines, nor an escape sequence reach a terminal.
+ */
+void
+log_puts_safe(const char *s, FILE *fp)
+{
+	const unsigned char	*p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(fp, "\\x%02x", *p);
+		else
+			fputc(*p, fp);
+	}
+}
+
 /* Write one message with its priority; errnum 0 means no strerror. */
 static void
 log_vwrite(int pri, int errnum, const char *fmt, va_list ap)
 {
-	char	msg[1024];
+	char	msg[2048];
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	if (log_journal)
-		fprintf(stderr, "<%d>%s", pri, msg);
+		fprintf(stderr, "<%d>", pri);
 	else
-		fprintf(stderr, "ctstreamd: %s", msg);
+		fputs("ctstreamd: ", stderr);
+	log_puts_safe(msg, stderr);
 	if (errnum != 0)
 		fprintf(stderr, ": %s", strerror(errnum));
 	fputc('\n', stderr);

@@ -102,6 +102,20 @@ server_free(struct server *srv)
 	free(srv);
 }
 
+/* Remove the socket files made here now (a fatal exit); idempotent. */
+void
+server_unlink(struct server *srv)
+{
+	struct listener	*l;
+
+	TAILQ_FOREACH(l, &srv->listeners, entry) {
+		if (l->unlink_on_exit && unlink(l->path) == -1 &&
+		    errno != ENOENT)
+			log_warn("cannot remove %s", l->path);
+		l->unlink_on_exit = false;
+	}
+}
+
 /*
  * Create the directories leading to path (like mkdir -p, mode 0755); the
  * last one, if made here, gets owner uid and group gid ((uid_t)-1: ours).
@@ -143,14 +157,24 @@ server_check_stale(const char *path, const struct sockaddr_un *sun,
 	struct stat	st;
 	int		fd, r;
 
-	if (lstat(path, &st) == -1)
-		return (errno == ENOENT ? 0 : -errno);
+	if (lstat(path, &st) == -1) {
+		if (errno == ENOENT)
+			return (0);
+		r = errno;
+		snprintf(err, errlen, "cannot check %s: %s", path,
+		    strerror(r));
+		return (-r);
+	}
 	if (!S_ISSOCK(st.st_mode)) {
 		snprintf(err, errlen, "%s exists and is not a socket", path);
 		return (-EEXIST);
 	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return (-errno);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		r = errno;
+		snprintf(err, errlen, "cannot check %s: socket: %s", path,
+		    strerror(r));
+		return (-r);
+	}
 	r = connect(fd, (const struct sockaddr *)sun, sizeof *sun);
 	close(fd);
 	if (r == 0) {

@@ -34,7 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ctsd                                              # noqa: E402
-from ctsd import check, check_eq, daemon_bug              # noqa: E402
+from ctsd import check, check_eq                          # noqa: E402
 
 CASES = []
 
@@ -210,13 +210,6 @@ def netns_name_too_long():
 
 
 @case
-@daemon_bug("an error about a namespace with a long name loses its reason: "
-            "src/ctstreamd.c daemon_open_mon() formats \"cannot open PATH: "
-            "REASON\" into char err[256], so a name of more than about 200 "
-            "characters cuts the message before the reason: "
-            "'ctstreamd: --netns: nnn...: cannot open /run/netns/nnn...' "
-            "(300 characters: ENAMETOOLONG; 250: ENOENT), and the label is "
-            "printed twice")
 def netns_long_name_error_has_its_reason():
     """--netns with a name of 250 or 300 characters: the message says
     why it cannot be opened."""
@@ -233,10 +226,6 @@ def netns_long_name_error_has_its_reason():
 
 
 @case
-@daemon_bug("--netns with a control character or DEL is refused (exit 2) "
-            "but the message prints the name raw: a newline in the name "
-            "splits the log line in two and DEL goes to the journal as it "
-            "is (src/opts.c, \"invalid namespace '%s'\")")
 def netns_name_control_characters_not_echoed():
     """--netns 'a<newline>b' and 'a<DEL>b': exit status 2 and one
     printable line."""
@@ -377,20 +366,14 @@ def socket_directory_faults():
             for w in [bad] + words:
                 check(w in line, "%s: %r does not say %r" % (what, line, w))
             check(not os.path.exists(bad), "%s: %s exists" % (what, bad))
-            if os.path.exists(ok):          # socket_made_then_startup_fails
+            if os.path.exists(ok):
                 left.append(ok)
                 os.unlink(ok)
-        if left:
-            print("# left behind after a failed start (a daemon bug, see "
-                  "socket_made_then_startup_fails): %s" % ", ".join(left))
+        check(not left, "left behind after a failed start: %s"
+              % ", ".join(left))
 
 
 @case
-@daemon_bug("when the control socket cannot be set up at startup, the "
-            "events socket file made just before is left behind (the next "
-            "start removes it as stale): src/ctstreamd.c "
-            "daemon_open_sockets() calls fatalx() without freeing the "
-            "server, whose server_free() would unlink it")
 def socket_made_then_startup_fails():
     """The events socket is made, then the control socket fails (a
     read-only file system): exit status 1 and neither socket file is
@@ -409,11 +392,6 @@ def socket_made_then_startup_fails():
 
 
 @case
-@daemon_bug("a socket path whose parent is a regular file is refused "
-            "(exit 1) with 'events socket: PATH: cannot check old socket' "
-            "and no reason (ENOTDIR): src/server.c server_listen() sets "
-            "that message before server_check_stale(), which returns "
-            "lstat()'s errno without a message of its own")
 def socket_parent_is_a_file():
     """--events-socket FILE/ev.sock where FILE is a regular file: exit
     status 1, a message naming the path and the reason."""

@@ -333,7 +333,9 @@ def bug_entries():
             for e in for_socket(entries, k, bugs=True)]
 
 
-@case
+# Only while the corpus has cases marked with a bug (none now: those found
+# were fixed, see docs/TESTING.md).
+@(case if bug_entries() else (lambda fn: fn))
 @daemon_bug("\n".join("%s socket, %s: %s" % (k, e["name"], e["bug"])
                       for k, e in bug_entries()))
 def corpus_daemon_bugs():
@@ -496,16 +498,6 @@ def close_mid_reply():
 
 
 @case
-@daemon_bug("a client whose dump (control socket) or snapshot (events "
-            "socket) is paused because it does not read can go on "
-            "writing, and the daemon reads and buffers everything: "
-            "hundreds of MB of '{\"cmd\":\"ping\"}' lines in a few "
-            "seconds, all kept in memory (VmRSS grows by as much), without "
-            "the --max-line check.  ctstreamd-protocol(7) says it reads "
-            "no further request while one waits.  src/client.c: "
-            "client_commands() returns at once while c->job is set, "
-            "without client_pause_reading(), and client_read() goes on "
-            "calling evbuffer_read() into c->in")
 def writing_while_paused():
     """A client asks for a dump (and, on the events socket, a snapshot)
     of 5,000 entries, does not read it, and writes requests without
@@ -552,15 +544,6 @@ def writing_while_paused():
 
 
 @case
-@daemon_bug("an events socket client that ends its input (shutdown "
-            "SHUT_WR, as the protocol allows: events keep coming) and "
-            "then closes the connection is not freed until a line is "
-            "written to it; with a filter that passes nothing (types "
-            "expect, proto tcp here) it holds its descriptor, its memory "
-            "and its --max-clients slot for as long as the daemon runs.  "
-            "src/client.c client_read(): on end of input it stops "
-            "watching the socket (event_del) after client_hung_up() found "
-            "no hang-up yet, so the later close is never seen")
 def shutdown_then_close_is_freed():
     """30 clients of the events socket each subscribe with a filter no
     line passes, end their input, read the reply and close; 10 more end
@@ -586,11 +569,12 @@ def shutdown_then_close_is_freed():
         deadline = time.monotonic() + 3
         while fd_count(d.pid) > base and time.monotonic() < deadline:
             time.sleep(0.1)
+        fds = fd_count(d.pid)
         st = ctsd.control_of(d, "stats")["result"]["daemon"]
-        check(fd_count(d.pid) == base and st["clients"] == 1, "3 s after 40 "
+        check(fds == base and st["clients"] == 1, "3 s after 40 "
               "clients closed, the daemon has %d descriptors (%d before) "
               "and %d clients (the one asking included)"
-              % (fd_count(d.pid), base, st["clients"]))
+              % (fds, base, st["clients"]))
 
 
 if __name__ == "__main__":
