@@ -44,8 +44,14 @@
 #include "encode.h"
 #include "names.h"
 
+/* "2026-11-27T01:16:53." : the date and time of one second, cached. */
+#define ENCODE_SECLEN	20
+
 struct encoder {
 	struct nfct_labelmap	*labelmap;
+	time_t			 sec;		/* of the cached prefix */
+	bool			 have_sec;
+	char			 secstr[ENCODE_SECLEN];
 };
 
 /* The attributes that make up one direction's tuple of a conntrack. */
@@ -183,7 +189,7 @@ encode_ns(struct jw *w, const char *key, uint64_t ns)
 	size_t	n;
 
 	n = encode_time(t, (time_t)(ns / 1000000000), ns % 1000000000, 9);
-	jw_strn(w, key, t, n);
+	jw_safe(w, key, t, n);
 }
 
 /* Write an IPv4 address in dotted-quad form. */
@@ -203,7 +209,7 @@ encode_ipv4(struct jw *w, const char *key, const void *addr)
 			*p++ = '0' + a[i] / 10 % 10;
 		*p++ = '0' + a[i] % 10;
 	}
-	jw_strn(w, key, s, p - s);
+	jw_safe(w, key, s, p - s);
 }
 
 /* Write an IPv6 address in RFC 5952 form. */
@@ -213,7 +219,7 @@ encode_ipv6(struct jw *w, const char *key, const void *addr)
 	char	s[INET6_ADDRSTRLEN];
 
 	if (inet_ntop(AF_INET6, addr, s, sizeof s) != NULL)
-		jw_str(w, key, s);
+		jw_safe(w, key, s, strlen(s));
 }
 
 /* Write an address attribute of a conntrack if it is set. */
@@ -329,14 +335,13 @@ encode_flags(struct jw *w, const char *key, uint32_t v,
 		if ((v & (1U << bit)) == 0)
 			continue;
 		if ((n = name(bit)) != NULL) {
-			jw_str(w, NULL, n);
+			jw_safe(w, NULL, n, strlen(n));
 			continue;
 		}
 		s[0] = 'B'; s[1] = 'I'; s[2] = 'T';
 		s[3] = bit >= 10 ? '0' + bit / 10 : '0' + bit;
-		s[4] = bit >= 10 ? '0' + bit % 10 : '\0';
-		s[5] = '\0';
-		jw_str(w, NULL, s);
+		s[4] = '0' + bit % 10;
+		jw_safe(w, NULL, s, bit >= 10 ? 5 : 4);
 	}
 	jw_arr_close(w);
 }
@@ -399,7 +404,7 @@ encode_hex(struct jw *w, const char *key, const unsigned char *p, size_t n)
 		s[2 * i] = hex[p[i] >> 4];
 		s[2 * i + 1] = hex[p[i] & 0xf];
 	}
-	jw_strn(w, key, s, n * 2);
+	jw_safe(w, key, s, n * 2);
 	if (s != small)
 		free(s);
 }
@@ -440,7 +445,7 @@ encode_protoinfo(struct jw *w, const struct nf_conntrack *ct)
 			const char	*n = names_dccp_role(r);
 
 			if (n != NULL)
-				jw_str(w, "role", n);
+				jw_safe(w, "role", n, strlen(n));
 			else
 				jw_u64(w, "role", r);
 		}
@@ -523,9 +528,10 @@ encode_proto(struct jw *w, uint8_t family, int has_proto, uint8_t proto)
 	const char	*f;
 
 	if ((f = names_family(family)) != NULL)
-		jw_str(w, "family", f);
+		jw_safe(w, "family", f, strlen(f));
 	if (has_proto) {
-		jw_str(w, "proto", names_proto(proto, num));
+		f = names_proto(proto, num);
+		jw_safe(w, "proto", f, strlen(f));
 		jw_u64(w, "protonum", proto);
 	}
 }
@@ -537,6 +543,7 @@ encode_ct(struct encoder *e, struct jw *w, const struct event *ev)
 	static const struct ev_icmp	 none;
 	const struct nf_conntrack	*ct = ev->ct;
 	char				 num[NAMES_NUMLEN];
+	const char			*n;
 	uint8_t				 proto = 0;
 	int				 has_proto, state = -1;
 
@@ -560,8 +567,10 @@ encode_ct(struct encoder *e, struct jw *w, const struct event *ev)
 		state = nfct_get_attr_u8(ct, ATTR_SCTP_STATE);
 	else if (nfct_attr_is_set(ct, ATTR_DCCP_STATE) > 0)
 		state = nfct_get_attr_u8(ct, ATTR_DCCP_STATE);
-	if (state >= 0)
-		jw_str(w, "state", names_state(proto, state, num));
+	if (state >= 0) {
+		n = names_state(proto, state, num);
+		jw_safe(w, "state", n, strlen(n));
+	}
 	if (nfct_attr_is_set(ct, ATTR_STATUS) > 0)
 		encode_flags(w, "status", nfct_get_attr_u32(ct, ATTR_STATUS),
 		    names_status_bit);
@@ -639,8 +648,10 @@ encode_exp(struct jw *w, const struct event *ev)
 	if (nfexp_attr_is_set(exp, ATTR_EXP_NAT_DIR) > 0) {
 		uint32_t	dir = nfexp_get_attr_u32(exp, ATTR_EXP_NAT_DIR);
 
-		if (dir <= 1)
-			jw_str(w, "nat_dir", dir == 0 ? "orig" : "reply");
+		if (dir == 0)
+			jw_safe(w, "nat_dir", "orig", 4);
+		else if (dir == 1)
+			jw_safe(w, "nat_dir", "reply", 5);
 		else
 			jw_u64(w, "nat_dir", dir);
 	}
@@ -650,21 +661,44 @@ encode_exp(struct jw *w, const struct event *ev)
 }
 
 /*
+ * Write the time of an event, with microseconds.  Every event of a read
+ * has the same time, and most of a second's events share its date and
+ * time of day: that part is formatted once per second and kept.
+ */
+static void
+encode_now(struct encoder *e, struct jw *w, const struct timespec *ts)
+{
+	char	t[ENCODE_TIMELEN];
+
+	if (!e->have_sec || e->sec != ts->tv_sec) {
+		encode_time(t, ts->tv_sec, 0, 0);
+		memcpy(e->secstr, t, ENCODE_SECLEN - 1);
+		e->secstr[ENCODE_SECLEN - 1] = '.';
+		e->sec = ts->tv_sec;
+		e->have_sec = true;
+	}
+	memcpy(t, e->secstr, ENCODE_SECLEN);
+	encode_digits(t + ENCODE_SECLEN, (uint64_t)ts->tv_nsec / 1000, 6);
+	t[ENCODE_SECLEN + 6] = 'Z';
+	jw_safe(w, "time", t, ENCODE_SECLEN + 7);
+}
+
+/*
  * Write one event as a JSON object (no newline).  ev->seq and ev->time
  * must be set.
  */
 void
 encode_event(struct encoder *e, struct jw *w, const struct event *ev)
 {
-	char	t[ENCODE_TIMELEN];
-	size_t	n;
+	const char	*s;
 
 	jw_obj_open(w, NULL);
-	jw_str(w, "type", event_type_name(ev->type));
-	jw_str(w, "event", event_kind_name(ev->kind));
+	s = event_type_name(ev->type);
+	jw_safe(w, "type", s, strlen(s));
+	s = event_kind_name(ev->kind);
+	jw_safe(w, "event", s, strlen(s));
 	jw_u64(w, "seq", ev->seq);
-	n = encode_time(t, ev->time.tv_sec, ev->time.tv_nsec / 1000, 6);
-	jw_strn(w, "time", t, n);
+	encode_now(e, w, &ev->time);
 	if (ev->netns != NULL && ev->show_netns)
 		jw_str(w, "netns", ev->netns);
 	if (ev->resync)

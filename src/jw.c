@@ -187,25 +187,43 @@ jw_fmt_u64(char *end, uint64_t v)
 	return (p);
 }
 
-/* Text mode: write the separator and the key of the next member. */
-static void
-jw_key(struct jw *w, const char *key)
+/*
+ * Text mode: write the separator and the key of the next member, with room
+ * for n more bytes after them in one reservation.  Returns where the value
+ * goes, or NULL if the buffer is broken.
+ */
+static char *
+jw_key_room(struct jw *w, struct jw_key k, size_t n)
 {
 	struct buf	*b = w->out;
+	char		*p;
 
+	if (!buf_reserve(b, k.len + 4 + n))
+		return (NULL);
+	p = b->data + b->len;
 	if (w->comma[w->depth])
-		buf_addc(b, ',');
+		*p++ = ',';
 	w->comma[w->depth] = true;
-	if (key != NULL) {
-		buf_addc(b, '"');
-		buf_adds(b, key);
-		buf_add(b, "\":", 2);
+	if (k.s != NULL) {
+		*p++ = '"';
+		memcpy(p, k.s, k.len);
+		p += k.len;
+		*p++ = '"';
+		*p++ = ':';
 	}
+	return (p);
+}
+
+/* Text mode: the value ends at p. */
+static void
+jw_done(struct jw *w, const char *p)
+{
+	w->out->len = p - w->out->data;
 }
 
 /* Jansson mode: attach v to the open container (or make it the root). */
 static void
-jw_attach(struct jw *w, const char *key, json_t *v)
+jw_attach(struct jw *w, struct jw_key k, json_t *v)
 {
 	json_t	*parent;
 
@@ -218,28 +236,31 @@ jw_attach(struct jw *w, const char *key, json_t *v)
 	}
 	parent = w->stack[w->depth - 1];
 	if (json_is_object(parent))
-		json_object_set_new(parent, key ? key : "", v);
+		json_object_setn_new(parent, k.s != NULL ? k.s : "", k.len, v);
 	else
 		json_array_append_new(parent, v);
 }
 
 /* Open a container; depth beyond JW_MAXDEPTH is a programming error. */
 static void
-jw_open(struct jw *w, const char *key, bool obj)
+jw_open(struct jw *w, struct jw_key k, bool obj)
 {
 	json_t	*c;
+	char	*p;
 
 	if (w->depth + 1 >= JW_MAXDEPTH)
 		abort();
 	if (w->jansson) {
 		c = obj ? json_object() : json_array();
 		json_incref(c);
-		jw_attach(w, key, c);
+		jw_attach(w, k, c);
 		w->stack[w->depth++] = c;
 		return;
 	}
-	jw_key(w, key);
-	buf_addc(w->out, obj ? '{' : '[');
+	if ((p = jw_key_room(w, k, 1)) != NULL) {
+		*p++ = obj ? '{' : '[';
+		jw_done(w, p);
+	}
 	w->comma[++w->depth] = false;
 }
 
@@ -257,11 +278,11 @@ jw_close(struct jw *w, bool obj)
 	buf_addc(w->out, obj ? '}' : ']');
 }
 
-/* Open an object as member key (NULL inside arrays and at the top). */
+/* Open an object as member k (no key inside arrays and at the top). */
 void
-jw_obj_open(struct jw *w, const char *key)
+jw_obj_open_k(struct jw *w, struct jw_key k)
 {
-	jw_open(w, key, true);
+	jw_open(w, k, true);
 }
 
 /* Close the innermost object. */
@@ -271,11 +292,11 @@ jw_obj_close(struct jw *w)
 	jw_close(w, true);
 }
 
-/* Open an array as member key. */
+/* Open an array as member k. */
 void
-jw_arr_open(struct jw *w, const char *key)
+jw_arr_open_k(struct jw *w, struct jw_key k)
 {
-	jw_open(w, key, false);
+	jw_open(w, k, false);
 }
 
 /* Close the innermost array. */
@@ -291,77 +312,124 @@ jw_arr_close(struct jw *w)
  * are signed 64-bit and never get there.
  */
 void
-jw_u64(struct jw *w, const char *key, uint64_t v)
+jw_u64_k(struct jw *w, struct jw_key k, uint64_t v)
 {
-	char	 d[JW_DIGITS], *p;
+	char	 d[JW_DIGITS], *p, *q;
+	size_t	 n;
 
 	if (w->jansson) {
-		jw_attach(w, key, v > INT64_MAX ? json_real((double)v) :
+		jw_attach(w, k, v > INT64_MAX ? json_real((double)v) :
 		    json_integer((json_int_t)v));
 		return;
 	}
-	jw_key(w, key);
-	p = jw_fmt_u64(d + sizeof d, v);
-	buf_add(w->out, p, d + sizeof d - p);
+	q = jw_fmt_u64(d + sizeof d, v);
+	n = d + sizeof d - q;
+	if ((p = jw_key_room(w, k, n)) == NULL)
+		return;
+	memcpy(p, q, n);
+	jw_done(w, p + n);
 }
 
 /* Write a signed integer. */
 void
-jw_i64(struct jw *w, const char *key, int64_t v)
+jw_i64_k(struct jw *w, struct jw_key k, int64_t v)
 {
-	char	 d[JW_DIGITS + 1], *p;
+	char	 d[JW_DIGITS + 1], *p, *q;
 	uint64_t u;
+	size_t	 n;
 
 	if (w->jansson) {
-		jw_attach(w, key, json_integer((json_int_t)v));
+		jw_attach(w, k, json_integer((json_int_t)v));
 		return;
 	}
-	jw_key(w, key);
 	u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	p = jw_fmt_u64(d + sizeof d, u);
+	q = jw_fmt_u64(d + sizeof d, u);
 	if (v < 0)
-		*--p = '-';
-	buf_add(w->out, p, d + sizeof d - p);
+		*--q = '-';
+	n = d + sizeof d - q;
+	if ((p = jw_key_room(w, k, n)) == NULL)
+		return;
+	memcpy(p, q, n);
+	jw_done(w, p + n);
 }
 
 /* Write a boolean. */
 void
-jw_bool(struct jw *w, const char *key, bool v)
+jw_bool_k(struct jw *w, struct jw_key k, bool v)
 {
+	char	*p;
+
 	if (w->jansson) {
-		jw_attach(w, key, json_boolean(v));
+		jw_attach(w, k, json_boolean(v));
 		return;
 	}
-	jw_key(w, key);
+	if ((p = jw_key_room(w, k, 5)) == NULL)
+		return;
 	if (v)
-		buf_add(w->out, "true", 4);
+		memcpy(p, "true", 4);
 	else
-		buf_add(w->out, "false", 5);
+		memcpy(p, "false", 5);
+	jw_done(w, p + (v ? 4 : 5));
 }
 
 /* Write a string of n bytes (it may hold NULs and invalid UTF-8). */
 void
-jw_strn(struct jw *w, const char *key, const char *s, size_t n)
+jw_strn_k(struct jw *w, struct jw_key k, const char *s, size_t n)
 {
-	char	*r;
+	char	*p, *r;
 	size_t	 rn;
 
 	if (w->jansson) {
 		if ((r = jw_repair(s, n, &rn)) == NULL)
 			return;
-		jw_attach(w, key, json_stringn(r, rn));
+		jw_attach(w, k, json_stringn(r, rn));
 		free(r);
 		return;
 	}
-	jw_key(w, key);
-	buf_addc(w->out, '"');
+	if ((p = jw_key_room(w, k, 1)) == NULL)
+		return;
+	*p++ = '"';
+	jw_done(w, p);
 	jw_escape(w->out, s, n);
 	buf_addc(w->out, '"');
 }
 
-/* Write a NUL-terminated string. */
-void
-jw_str(struct jw *w, const char *key, const char *s)
+/*
+ * Tell whether s needs no escaping: printable ASCII without a quote or a
+ * backslash.
+ */
+bool
+jw_is_safe(const char *s, size_t n)
 {
-	jw_strn(w, key, s, strlen(s));
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] > 0x7e || p[i] == '"' || p[i] == '\\')
+			return (false);
+	return (true);
+}
+
+/*
+ * Write a string known to need no escaping, as it is.  In jansson mode,
+ * which the tests use, a string that does need it is a programming error.
+ */
+void
+jw_safe_k(struct jw *w, struct jw_key k, const char *s, size_t n)
+{
+	char	*p;
+
+	if (w->jansson) {
+		if (!jw_is_safe(s, n))
+			abort();
+		jw_attach(w, k, json_stringn(s, n));
+		return;
+	}
+	if ((p = jw_key_room(w, k, n + 2)) == NULL)
+		return;
+	*p++ = '"';
+	memcpy(p, s, n);
+	p += n;
+	*p++ = '"';
+	jw_done(w, p);
 }

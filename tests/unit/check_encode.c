@@ -28,6 +28,7 @@
 #include "decode.h"
 #include "encode.h"
 #include "jw.h"
+#include "names.h"
 #include "nlbuild.h"
 #include "unit.h"
 
@@ -1273,6 +1274,90 @@ START_TEST(test_time)
 }
 END_TEST
 
+/*
+ * The time of day is formatted once per second: events in the same
+ * second, in the next one, and back again, all as encode_time writes them.
+ */
+START_TEST(test_time_cache)
+{
+	static const struct {
+		time_t	sec;
+		long	nsec;
+	} t[] = {
+		{ 1700000000, 0 }, { 1700000000, 999999999 },
+		{ 1700000000, 5000 }, { 1700000001, 1000 }, { 1700000000, 7 },
+		{ 1700086400, 123456789 }, { 0, 0 }, { 951868799, 999999000 },
+	};
+	struct buf	 out = { 0 };
+	struct event	 ev;
+	struct jw	 w;
+	char		 want[ENCODE_TIMELEN + 16];
+	size_t		 i, n;
+
+	fx_plain(&nb);
+	ck_assert_int_eq(decode_msg(dec, nb.nlh, &ev), 0);
+	for (i = 0; i < nitems(t); i++) {
+		ev.seq = 1;
+		ev.time.tv_sec = t[i].sec;
+		ev.time.tv_nsec = t[i].nsec;
+		buf_reset(&out);
+		jw_init_text(&w, &out);
+		encode_event(enc, &w, &ev);
+		memcpy(want, "\"time\":\"", 8);
+		n = encode_time(want + 8, t[i].sec, t[i].nsec / 1000, 6);
+		want[8 + n] = '"';
+		ck_assert_msg(memmem(out.data, out.len, want, n + 9) != NULL,
+		    "%zu: %.*s not in %.*s", i, (int)n + 9, want, (int)out.len,
+		    out.data);
+	}
+	buf_free(&out);
+}
+END_TEST
+
+/*
+ * The encoder writes names, numbers it formats, addresses and times with
+ * jw_safe(), unescaped: every name it can write must need no escaping.
+ */
+START_TEST(test_names_safe)
+{
+	static const uint8_t	 protos[] = { IPPROTO_TCP, IPPROTO_SCTP,
+				    IPPROTO_DCCP, IPPROTO_UDP, 0, 255 };
+	char			 num[NAMES_NUMLEN];
+	const char		*n;
+	unsigned int		 i, j;
+
+	for (i = 0; i < 256; i++) {
+		if ((n = names_family(i)) != NULL)
+			ck_assert_msg(jw_is_safe(n, strlen(n)), "family %u", i);
+		n = names_proto(i, num);
+		ck_assert_msg(jw_is_safe(n, strlen(n)), "proto %u", i);
+		for (j = 0; j < nitems(protos); j++) {
+			n = names_state(protos[j], i, num);
+			ck_assert_msg(jw_is_safe(n, strlen(n)), "state %u/%u",
+			    protos[j], i);
+		}
+		if ((n = names_dccp_role(i)) != NULL)
+			ck_assert_msg(jw_is_safe(n, strlen(n)), "role %u", i);
+	}
+	for (i = 0; i < 32; i++) {
+		if ((n = names_status_bit(i)) != NULL)
+			ck_assert_msg(jw_is_safe(n, strlen(n)), "status %u", i);
+		if ((n = names_tcp_flag(i)) != NULL)
+			ck_assert_msg(jw_is_safe(n, strlen(n)), "tcp %u", i);
+		if ((n = names_exp_flag(i)) != NULL)
+			ck_assert_msg(jw_is_safe(n, strlen(n)), "exp %u", i);
+	}
+	for (i = 0; i < EV_TYPE_MAX; i++) {
+		n = event_type_name(i);
+		ck_assert(jw_is_safe(n, strlen(n)));
+	}
+	for (i = 0; i < EV_KIND_MAX; i++) {
+		n = event_kind_name(i);
+		ck_assert(jw_is_safe(n, strlen(n)));
+	}
+}
+END_TEST
+
 /* The suite for encode.c. */
 Suite *
 make_encode_suite(void)
@@ -1288,6 +1373,8 @@ make_encode_suite(void)
 	tcase_add_test(tc, test_sequence);
 	tcase_add_test(tc, test_labelmap_missing);
 	tcase_add_test(tc, test_time);
+	tcase_add_test(tc, test_time_cache);
+	tcase_add_test(tc, test_names_safe);
 	suite_add_tcase(s, tc);
 	return (s);
 }
@@ -1667,7 +1754,8 @@ START_TEST(test_jw_doc)
 	    "{\"a\":\"x\\\"y\",\"b\":[1],\"c\":{},\"d\":[],"
 	    "\"e\":[{\"f\":[[0,18446744073709551615,-9223372036854775808,"
 	    "9223372036854775807,-1]],\"g\":true,\"h\":false}],"
-	    "\"i\":\"\",\"j\":\"a\\u0000b\"}";
+	    "\"i\":\"\",\"j\":\"a\\u0000b\",\"k\":\"10.0.0.1\","
+	    "\"l\":[\"BIT7\",\"\"]}";
 	struct buf		 b = { 0 };
 	struct jw		 w;
 	json_t			*tree;
@@ -1705,6 +1793,11 @@ START_TEST(test_jw_doc)
 		jw_arr_close(&w);
 		jw_str(&w, "i", "");
 		jw_strn(&w, "j", "a\0b", 3);
+		jw_safe(&w, "k", "10.0.0.1", 8);
+		jw_arr_open(&w, "l");
+		jw_safe(&w, NULL, "BIT7", 4);
+		jw_safe(&w, NULL, "", 0);
+		jw_arr_close(&w);
 		jw_obj_close(&w);
 		ck_assert_int_eq(w.depth, 0);
 	}
@@ -1797,6 +1890,35 @@ START_TEST(test_jw_close_unopened)
 }
 END_TEST
 
+/* Which bytes jw_safe() may copy as they are. */
+START_TEST(test_jw_is_safe)
+{
+	char	c;
+	int	i;
+
+	for (i = 0; i < 256; i++) {
+		c = (char)i;
+		ck_assert_int_eq(jw_is_safe(&c, 1), i >= 0x20 && i < 0x7f &&
+		    i != '"' && i != '\\');
+	}
+	ck_assert(jw_is_safe("", 0));
+	ck_assert(jw_is_safe("2001:db8::1", 11));
+	ck_assert(!jw_is_safe("ab\xc3\xa9", 4));
+}
+END_TEST
+
+/* A string that needs escaping given to jw_safe() in jansson mode aborts. */
+START_TEST(test_jw_safe_unsafe)
+{
+	struct jw	w;
+
+	jw_init_jansson(&w);
+	jw_obj_open(&w, NULL);
+	jw_safe(&w, "a", "x\"y", 3);
+	ck_abort_msg("jw_safe took a quote");
+}
+END_TEST
+
 /* The suite for jw.c. */
 Suite *
 make_jw_suite(void)
@@ -1813,6 +1935,8 @@ make_jw_suite(void)
 	tcase_add_test(tc, test_jw_doc);
 	tcase_add_test(tc, test_jw_fmt_u64);
 	tcase_add_test(tc, test_jw_max_depth);
+	tcase_add_test(tc, test_jw_is_safe);
+	tcase_add_test_raise_signal(tc, test_jw_safe_unsafe, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_jw_too_deep, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_jw_close_unopened, SIGABRT);
 	suite_add_tcase(s, tc);
