@@ -413,8 +413,9 @@ def measure(d):
     """The daemon's descriptors, VmRSS and malloc's bytes in use, once it
     is idle (no traffic, no client but the steady one)."""
     time.sleep(1)
+    # AddressSanitizer's allocator is not glibc's: no malloc_stats().
     return {"fds": fd_count(d.pid), "rss": ctsd.vmrss(d.pid),
-            "in_use": malloc_in_use(d)}
+            "in_use": None if sanitized() else malloc_in_use(d)}
 
 
 def show(m):
