@@ -1161,22 +1161,34 @@ def ftp_active(addr="127.0.0.1", port=21, data_from_port=20):
     return result
 
 
+def udp_server(port):
+    """A UDP socket bound to 127.0.0.1:port, for udp_flow()."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    srv.bind(("127.0.0.1", port))
+    srv.settimeout(5)
+    return srv
+
+
+def udp_flow(srv, port):
+    """One UDP flow to srv (a query and its answer, from a new port): a
+    NEW and an UPDATE event."""
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(5)
+    c.sendto(b"q", ("127.0.0.1", port))
+    data, peer = srv.recvfrom(100)
+    srv.sendto(b"r", peer)
+    c.recv(100)
+    c.close()
+
+
 def udp_trickle(server_port, pause=0.003):
     """Until told to stop (Netns.spawn): a UDP exchange every `pause`
     seconds or so (NEW and UPDATE events at a pace conntrack -E keeps up
     with); reports once the first is done, returns how many it made."""
-    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    srv.bind(("127.0.0.1", server_port))
-    srv.settimeout(5)
+    srv = udp_server(server_port)
     n = 0
     while not stop_requested():
-        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        c.settimeout(5)
-        c.sendto(b"q", ("127.0.0.1", server_port))
-        data, peer = srv.recvfrom(100)
-        srv.sendto(b"r", peer)
-        c.recv(100)
-        c.close()
+        udp_flow(srv, server_port)
         n += 1
         if n == 1:
             report({"started": True})

@@ -138,19 +138,11 @@ def udp_churn(server_port, churn_src_prefix):
     """Until told to stop: UDP flows to server_port with replies (NEW and
     UPDATE events), and now and then the deletion of one of the entries
     of conntrack -R (DESTROY events).  Reports once it is going."""
-    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    srv.bind(("127.0.0.1", server_port))
-    srv.settimeout(5)
+    srv = ctsd.udp_server(server_port)
     flows = deletes = 0
     while not ctsd.stop_requested():
         for _ in range(20):
-            c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            c.settimeout(5)
-            c.sendto(b"q", ("127.0.0.1", server_port))
-            data, peer = srv.recvfrom(100)
-            srv.sendto(b"r", peer)
-            c.recv(100)
-            c.close()
+            ctsd.udp_flow(srv, server_port)
             flows += 1
         deletes += 1
         subprocess.run(["conntrack", "-D", "-p", "udp", "-s",
