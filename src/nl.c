@@ -104,6 +104,7 @@ struct nlsrc {
 	struct nlsrc_opts	 opts;
 	int			 psfd;		/* the helper's number for fd */
 	int			 rcvbuf;	/* what we asked for last */
+	bool			 growing;	/* the helper has a request */
 	bool			 warned_max;
 	bool			 warned_trunc;
 	struct mmsghdr		 msgs[NL_SLOTS];
@@ -208,33 +209,52 @@ nlsrc_new_drops(struct nlsrc *s)
 }
 
 /*
- * Ask for a receive buffer of n bytes: SO_RCVBUFFORCE (through the
- * privileged helper once the daemon has dropped its capabilities), else
- * SO_RCVBUF, which the kernel caps at net.core.rmem_max; that fallback is
- * not used when it would shrink the buffer.
+ * What came of asking for a receive buffer of n bytes with SO_RCVBUFFORCE
+ * (error): on failure, SO_RCVBUF, which the kernel caps at
+ * net.core.rmem_max, unless that would shrink the buffer; if that fails
+ * too, the buffer stays as it is and grows no more.
  */
-static int
-nlsrc_set_rcvbuf(struct nlsrc *s, int n)
+static void
+nlsrc_rcvbuf_set(struct nlsrc *s, int n, int error)
 {
 	socklen_t	len = sizeof s->st.rcvbuf;
-	int		error;
 
-	if ((error = privsep_rcvbuf(s->psfd, s->fd, n)) != 0) {
-		if (s->st.rcvbuf >= 2 * n || setsockopt(s->fd, SOL_SOCKET,
-		    SO_RCVBUF, &n, sizeof n) == -1)
-			return (error);
+	if (error != 0 && (s->st.rcvbuf >= 2 * n || setsockopt(s->fd,
+	    SOL_SOCKET, SO_RCVBUF, &n, sizeof n) == -1)) {
+		errno = -error;
+		log_warn("%s: cannot grow the receive buffer", s->name);
+		s->opts.rcvbuf_max = s->rcvbuf;
+		return;
 	}
 	s->rcvbuf = n;
 	getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &s->st.rcvbuf, &len);
-	return (0);
+	s->st.rcvbuf_grown++;
+	log_notice("%s: receive buffer grown to %d bytes", s->name, n);
 }
 
-/* After an overrun: double the receive buffer, up to the maximum. */
+/* The helper's verdict on a receive buffer of n bytes. */
+static void
+nlsrc_rcvbuf_done(void *arg, uint32_t n, int error)
+{
+	struct nlsrc	*s = arg;
+
+	s->growing = false;
+	nlsrc_rcvbuf_set(s, (int)n, error);
+}
+
+/*
+ * After an overrun: double the receive buffer, up to the maximum.  Once
+ * the daemon has dropped its privileges the privileged helper forces the
+ * size; the loop does not wait for it (see privsep.c), and a grow still
+ * under way is not doubled again.
+ */
 static void
 nlsrc_grow(struct nlsrc *s)
 {
-	int	n;
+	int	n, error;
 
+	if (s->growing)
+		return;
 	if (s->rcvbuf >= s->opts.rcvbuf_max) {
 		if (!s->warned_max)
 			log_warnx("%s: receive buffer at its maximum (%d "
@@ -247,13 +267,11 @@ nlsrc_grow(struct nlsrc *s)
 	}
 	n = s->rcvbuf > s->opts.rcvbuf_max / 2 ? s->opts.rcvbuf_max :
 	    s->rcvbuf * 2;
-	if (nlsrc_set_rcvbuf(s, n) != 0) {
-		log_warn("%s: cannot grow the receive buffer", s->name);
-		s->opts.rcvbuf_max = s->rcvbuf;
-		return;
-	}
-	s->st.rcvbuf_grown++;
-	log_notice("%s: receive buffer grown to %d bytes", s->name, n);
+	error = privsep_rcvbuf(s->psfd, s->fd, n, nlsrc_rcvbuf_done, s);
+	if (error == PRIVSEP_QUEUED)
+		s->growing = true;
+	else
+		nlsrc_rcvbuf_set(s, n, error);
 }
 
 /* Handle ENOBUFS: report how many messages the kernel dropped. */
@@ -510,6 +528,7 @@ nlsrc_free(struct nlsrc *s)
 {
 	if (s == NULL)
 		return;
+	privsep_cancel(s);
 	if (s->ev != NULL)
 		event_free(s->ev);
 	if (s->retry_log != NULL)
