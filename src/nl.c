@@ -98,6 +98,7 @@ struct nlsrc {
 	struct nlsrc_stats	 st;
 	uint64_t		 drops_seen;	/* kernel count last reported */
 	bool			 congested;	/* recheck drops after reads */
+	uint64_t		 emptied;	/* reads that found it empty */
 	bool			 retrying;	/* reliable: in a run of drops */
 	uint64_t		 retry_unlogged;
 	struct event		*retry_log;	/* holds back the next log */
@@ -404,6 +405,8 @@ nlsrc_read(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 	}
+	if (empty)
+		s->emptied++;
 	if (s->opts.reliable)
 		nlsrc_retried(s, empty);
 	else if (s->congested) {
@@ -571,6 +574,36 @@ bool
 nlsrc_congested(const struct nlsrc *s)
 {
 	return (s->congested || s->retrying);
+}
+
+/*
+ * A mark of how far the source has read, for nlsrc_caught_up(): how many
+ * times a wakeup found the socket empty.
+ */
+uint64_t
+nlsrc_mark(const struct nlsrc *s)
+{
+	return (s->emptied);
+}
+
+/*
+ * Tell whether every message queued when mark was taken has been read:
+ * a wakeup has found the socket empty since, or it holds nothing now
+ * (SK_MEMINFO_RMEM_ALLOC; when that cannot be read, yes).
+ */
+bool
+nlsrc_caught_up(const struct nlsrc *s, uint64_t mark)
+{
+	uint32_t	mi[SK_MEMINFO_VARS];
+	socklen_t	len = sizeof mi;
+
+	if (s->emptied != mark)
+		return (true);
+	memset(mi, 0, sizeof mi);
+	if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) == -1 ||
+	    len < (SK_MEMINFO_RMEM_ALLOC + 1) * sizeof(uint32_t))
+		return (true);
+	return (mi[SK_MEMINFO_RMEM_ALLOC] == 0);
 }
 
 /* Tell whether the source is in reliable mode (see the top). */
