@@ -2,11 +2,15 @@
  * fuzz_client.c - libFuzzer harness: a client connection, end to end.
  *
  * The daemon's context is built as main() builds it, with a real libevent
- * loop, the fan-out, the stream, and the event and request sockets of
- * ctnetlink, but in a private network namespace made at startup (as root,
- * or in a new user namespace otherwise): what the input asks the kernel
- * for, even "flush" or "create", only ever touches that namespace's empty
- * table, which the harness flushes again after every input.
+ * loop, the fan-out, the stream, and one monitored namespace opened by
+ * mon_open() from the default settings (its ctnetlink event socket, its
+ * request sockets, its index and resync), but in a private network
+ * namespace made at startup (as root, or in a new user namespace
+ * otherwise): that namespace is the daemon's own, "host", so what the
+ * input asks the kernel for, even "flush" or "create", only ever touches
+ * its empty table, which the harness flushes again after every input.
+ * No privileged helper is started: requests go out on the sockets
+ * directly, as they do before privsep_start().
  *
  * Each input is one connection.  Its first byte chooses the socket kind
  * (bit 0: control, else events), the maximum line length (bits 1-2: 16,
@@ -42,8 +46,8 @@
 #include "fanout.h"
 #include "fuzz.h"
 #include "log.h"
-#include "nl.h"
-#include "query.h"
+#include "mon.h"
+#include "opts.h"
 #include "req.h"
 #include "server.h"
 #include "stream.h"
@@ -55,32 +59,6 @@
 static struct ctx		 ctx;
 static struct mnl_socket	*flusher;
 static struct buf		 out;
-
-/* Event source callback: one message into the stream. */
-static void
-fz_nl_msg(void *arg, struct nlsrc *src, const struct nlmsghdr *nlh,
-    const struct timespec *when)
-{
-	stream_msg(ctx.stream, NULL, nlh, when);
-}
-
-/* Event source callback: the kernel dropped messages. */
-static void
-fz_nl_overrun(void *arg, struct nlsrc *src, uint64_t lost)
-{
-	stream_overrun(ctx.stream, NULL, lost);
-}
-
-/* Event source callback: end of a batch. */
-static void
-fz_nl_batch_end(void *arg, struct nlsrc *src)
-{
-	stream_flush(ctx.stream);
-}
-
-static const struct nlsrc_ops fz_nl_ops = {
-	fz_nl_msg, fz_nl_overrun, fz_nl_batch_end
-};
 
 /* Go into a network namespace of our own, or give up. */
 static void
@@ -98,19 +76,23 @@ private_netns(void)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct nlsrc_opts	nopts;
-	int			error;
+	struct options	 o;
+	struct mon	*m;
+	char		 err[256];
 
 	signal(SIGPIPE, SIG_IGN);
 	private_netns();
 	log_init(0);
-	ctx.types = EV_TYPES_ALL;
-	ctx.kinds = EV_LIVE_KINDS;
-	ctx.subopts.hiwat = 64 * 1024;
-	ctx.subopts.lowat = 16 * 1024;
-	ctx.subopts.policy = SUB_DROP;
-	ctx.started = time(NULL);
-	ctx.nsname = "fuzz";
+	if (opts_defaults(&o, err, sizeof err) != 0)
+		fuzz_fail("defaults: %s", err);
+	ctx.types = o.types;
+	ctx.kinds = o.kinds;
+	ctx.subopts.hiwat = o.sub_hiwat;
+	ctx.subopts.lowat = o.sub_lowat;
+	ctx.subopts.policy = o.sub_policy;
+	ctx.started = ctx_now_sec();
+	ctx.started_real = (double)time(NULL);
+	TAILQ_INIT(&ctx.mons);
 	if ((ctx.base = event_base_new()) == NULL ||
 	    (ctx.enc = encoder_new("")) == NULL ||
 	    (ctx.fo = fanout_new(ctx.base)) == NULL ||
@@ -119,19 +101,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	    (ctx.srv = server_new(&ctx, SERVER_MAX_CLIENTS,
 	    SERVER_MAX_LINE)) == NULL)
 		fuzz_fail("out of memory");
-	nopts.groups = nl_groups(ctx.types, ctx.kinds);
-	nopts.rcvbuf = 1024 * 1024;
-	nopts.rcvbuf_max = 4 * 1024 * 1024;
-	nopts.reliable = false;
-	if ((error = nlsrc_open(&ctx.src, ctx.base, -1, "fuzz", &nopts,
-	    &fz_nl_ops, NULL)) != 0 ||
-	    (error = query_open(&ctx.query, ctx.base, -1, "fuzz", 2)) != 0)
-		fuzz_fail("cannot open the conntrack sockets: %s",
-		    strerror(-error));
-	diag_collect(&ctx.diag);
+	if (mon_open(&ctx, MON_HOST, &o, &m, err, sizeof err) != 0)
+		fuzz_fail("cannot monitor the private namespace: %s", err);
+	TAILQ_INSERT_TAIL(&ctx.mons, m, entry);
+	ctx.nmons = 1;
+	opts_free(&o);
 	if ((flusher = mnl_socket_open(NETLINK_NETFILTER)) == NULL ||
 	    mnl_socket_bind(flusher, 0, MNL_SOCKET_AUTOPID) == -1)
 		fuzz_fail("cannot open the flush socket: %s", strerror(errno));
+	/* Let the startup dump of the (empty) table finish. */
+	event_base_loop(ctx.base, EVLOOP_NONBLOCK);
 	return (0);
 }
 

@@ -9,7 +9,9 @@
  * as a jansson tree (the unit tests' equality proof): the text must be one
  * line of valid JSON without raw control characters, and must parse to
  * exactly the tree.  Any difference aborts.  The event is also matched
- * against a few filters, through filter_view() as the fan-out does.
+ * against a few filters, through filter_view() as the fan-out does, and
+ * against a few kernel filters with kfilter_match(), as snapshots and
+ * resyncs are (an expectation must pass every one).
  *
  * Bits of each message's nlmsg_seq choose the variant: bit 0 sets a netns
  * label and the resync flag, bit 1 encodes with a label map; nlmsg_pid
@@ -33,12 +35,21 @@
 #include "filter.h"
 #include "fuzz.h"
 #include "jw.h"
+#include "kfilter.h"
 
 static struct decoder	*dec;
 static struct encoder	*enc;		/* no label map */
 static struct encoder	*enc_lm;	/* labelmap below */
 static struct buf	 line;
 static struct filter	*filters[4];
+static struct kfilter	*kfilters[3];
+
+/* Kernel filters: protocol, source and destination lists. */
+static const char *const kfilter_texts[][3] = {
+	{ "tcp,udp", NULL, "10.0.0.0/8,fd00::/8" },
+	{ "!icmp", "!127.0.0.0/8,::1,2001:db8::/32", NULL },
+	{ NULL, "192.0.2.1", "!0.0.0.0/1,8000::/1" },
+};
 
 static const char labelmap[] =
 	"# ctstreamd fuzzing labels\n"
@@ -86,6 +97,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 			fuzz_fail("filter %zu: %s", i, j == NULL ? "json" : err);
 		json_decref(j);
 	}
+	for (i = 0; i < sizeof kfilters / sizeof kfilters[0]; i++)
+		if (kfilter_parse(&kfilters[i], kfilter_texts[i][0],
+		    kfilter_texts[i][1], kfilter_texts[i][2], err,
+		    sizeof err) != 0 || kfilters[i] == NULL)
+			fuzz_fail("kernel filter %zu: %s", i, err);
 	return (0);
 }
 
@@ -129,6 +145,11 @@ check_event(struct encoder *e, struct event *ev)
 	filter_view(ev, &view);
 	for (i = 0; i < sizeof filters / sizeof filters[0]; i++)
 		(void)filter_match(filters[i], &view);
+	for (i = 0; i < sizeof kfilters / sizeof kfilters[0]; i++)
+		if (!kfilter_match(kfilters[i], &view) &&
+		    view.type != EV_TYPE_CT)
+			fuzz_fail("kernel filter %zu refused an expectation",
+			    i);
 }
 
 /* One input: a receive buffer of netlink messages. */

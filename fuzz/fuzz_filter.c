@@ -10,7 +10,14 @@
  * together: a filter whose types or kinds leave an event out must not
  * match it, a kernel hint must never be stricter than the filter (every
  * view the filter matches passes the hint), and {"not": F} must match
- * exactly where F does not.
+ * exactly where F does not, {"any": [F]} exactly where F does.
+ *
+ * Each view also has a partial twin, as a resync's id-only destroy line
+ * is seen (type, kind and namespace only), which filter_match_partial()
+ * decides in three-valued logic: a partial line may never be withheld
+ * from a filter that its full entry matches, filter_match_partial() is
+ * filter_match() on a full view, and on a partial view "not" turns one
+ * into the other.
  */
 #include "config.h"
 
@@ -27,6 +34,7 @@
 #define NVIEWS	8
 
 static struct filter_view	views[NVIEWS];
+static struct filter_view	partial[NVIEWS];	/* id-only twins */
 
 /* Fill one tuple of a view from text addresses and ports. */
 static void
@@ -52,6 +60,7 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct filter_view	*v;
+	size_t			 i;
 
 	/* 0: IPv4 TCP, new, with mark, zone, status and state. */
 	v = &views[0];
@@ -123,6 +132,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	view_tuple(&v->t[0], AF_INET6, "::1", NULL, 1, -1);
 	v->has_state = true;
 	v->state = 3;
+	v->netns = "host";
+
+	/* What an id-only line of each would show. */
+	for (i = 0; i < NVIEWS; i++) {
+		partial[i].type = views[i].type;
+		partial[i].kind = views[i].kind;
+		partial[i].family = views[i].family;
+		partial[i].netns = views[i].netns;
+		partial[i].partial = true;
+	}
 	return (0);
 }
 
@@ -143,16 +162,35 @@ hint_passes(const struct filter_hints *h, const struct filter_view *v)
 	return (true);
 }
 
+/*
+ * Parse {key: j} ({"not": F} or {"any": [F]}) where j is a valid filter;
+ * only the nesting limit may refuse it.
+ */
+static struct filter *
+wrap(const char *fmt, const char *key, json_t *j, json_t **wp)
+{
+	struct filter	*f;
+	char		 err[FILTER_ERRLEN];
+
+	if ((*wp = json_pack(fmt, key, j)) == NULL)
+		return (NULL);
+	err[0] = '\0';
+	if ((f = filter_parse(*wp, err, sizeof err)) == NULL &&
+	    strstr(err, "deep") == NULL)
+		fuzz_fail("\"%s\" of a valid filter refused: %s", key, err);
+	return (f);
+}
+
 /* One input: a JSON text that may be a filter. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct filter_hints	 h;
-	struct filter		*f, *nf;
-	json_t			*j, *n;
+	struct filter		*f, *nf, *af;
+	json_t			*j, *n, *a;
 	char			 err[FILTER_ERRLEN];
 	size_t			 i, len;
-	bool			 m;
+	bool			 m, mp;
 
 	if ((j = json_loadb((const char *)data, size, JSON_DECODE_ANY |
 	    JSON_REJECT_DUPLICATES, NULL)) == NULL)
@@ -166,11 +204,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return (0);
 	}
 	filter_hints(f, &h);
-	n = json_pack("{s:O}", "not", j);
-	nf = n != NULL ? filter_parse(n, err, sizeof err) : NULL;
-	if (n != NULL && nf == NULL && strstr(err, "nest") == NULL &&
-	    strstr(err, "deep") == NULL)
-		fuzz_fail("\"not\" of a valid filter refused: %s", err);
+	nf = wrap("{s:O}", "not", j, &n);
+	af = wrap("{s:[O]}", "any", j, &a);
 	for (i = 0; i < NVIEWS; i++) {
 		m = filter_match(f, &views[i]);
 		if (m && (filter_types(f) & EV_TYPE_BIT(views[i].type)) == 0)
@@ -186,7 +221,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (nf != NULL && filter_match(nf, &views[i]) == m)
 			fuzz_fail("view %zu: \"not\" matched like the filter",
 			    i);
+		if (af != NULL && filter_match(af, &views[i]) != m)
+			fuzz_fail("view %zu: \"any\" of one filter matched "
+			    "unlike it", i);
+		if (filter_match_partial(f, &views[i]) != m)
+			fuzz_fail("view %zu: the partial match of a full view "
+			    "differs", i);
+
+		mp = filter_match_partial(f, &partial[i]);
+		if (m && !mp)
+			fuzz_fail("view %zu matched, its id-only line not", i);
+		if (filter_match(f, &partial[i]) && !mp)
+			fuzz_fail("partial view %zu matched for sure but not "
+			    "maybe", i);
+		if (nf != NULL &&
+		    (filter_match_partial(nf, &partial[i]) !=
+		    !filter_match(f, &partial[i]) ||
+		    filter_match(nf, &partial[i]) != !mp))
+			fuzz_fail("partial view %zu: \"not\" is not the "
+			    "converse", i);
 	}
+	filter_free(af);
+	json_decref(a);
 	filter_free(nf);
 	json_decref(n);
 	filter_free(f);

@@ -69,7 +69,6 @@ struct metrics_scrape {
 	struct evhttp_request		*req;
 	struct cmdq_stats		*stats;
 	struct event			*timer;
-	bool				 head;
 };
 
 TAILQ_HEAD(metrics_scrapes, metrics_scrape);

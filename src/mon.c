@@ -255,7 +255,8 @@ mon_attach(struct ctx *ctx, const char *name, const char *path,
 	    xname, &split[1], &mon_nl_ops, m)) != 0) ||
 	    (error = query_open(&m->query, ctx->base, fds->q, m->name,
 	    QUERY_SOCKETS_DEFAULT)) != 0)
-		fatalx("%s: out of memory", m->name);
+		fatalx("%s: cannot set up its sockets: %s", m->name,
+		    strerror(-error));
 	if (psfds != NULL) {
 		/* Made by the helper: it knows them by its own numbers. */
 		nlsrc_set_psfd(m->src, psfds[MON_FD_EV]);

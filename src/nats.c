@@ -306,20 +306,20 @@ struct nloss {
 struct natsout {
 	/* Set before the publisher starts, then read-only. */
 	char			**urls;
-	int			  nurls;
 	char			 *servers;	/* for the log, redacted */
 	char			 *stream;	/* NULL: core NATS */
 	char			 *base;		/* prefix.host */
-	char			  runid[17];
 	size_t			  max_inflight;
 	int64_t			  ack_wait;
-	unsigned int		  retries;
 	int64_t			  reconnect_max;
 	struct event_base	 *evbase;
 	struct event		 *ev;		/* the eventfd, on the loop */
-	int			  efd;
 	natsout_report_fn	  report;
 	void			 *arg;
+	int			  nurls;
+	int			  efd;
+	unsigned int		  retries;
+	char			  runid[17];
 
 	/* The publisher's own. */
 	natsOptions		 *nopts;
@@ -331,20 +331,13 @@ struct natsout {
 	pthread_mutex_t		  mu;
 	pthread_cond_t		  cond;
 	pthread_t		  thread;
-	bool			  started;
-	bool			  stopping;
-	bool			  closed;	/* callbacks do nothing now */
-	bool			  off;		/* could not start: no output */
-	bool			  lib_stuck;	/* threads did not end */
 	int64_t			  deadline;	/* of the drain at exit */
 	int64_t			  pause_until;
 	int64_t			  noresp_ms;	/* backoff after no responders */
-	bool			  noresp_told;
 	struct nrecs		  queue;	/* new lines, in order */
 	struct nrecs		  retry;	/* to publish again, by seq */
 	struct nrecs		  inflight;	/* awaiting an ack */
 	size_t			  hiwat, lowat, hiwat_msgs, lowat_msgs;
-	bool			  dropping;
 	struct nloss		  loss;
 	uint64_t		  nreports;
 	int64_t			  next_report;	/* of failures alone */
@@ -352,6 +345,13 @@ struct natsout {
 	int64_t			  told_error_at;
 	struct natsout_stats	  st;
 	struct nnotes		  notes;
+	bool			  started;
+	bool			  stopping;
+	bool			  closed;	/* callbacks do nothing now */
+	bool			  off;		/* could not start: no output */
+	bool			  lib_stuck;	/* threads did not end */
+	bool			  noresp_told;
+	bool			  dropping;
 };
 
 /* Milliseconds on the monotonic clock. */
@@ -1174,6 +1174,7 @@ natsout_split(struct natsout *n, const char *servers)
 		len += strlen(w) + 1;
 	}
 	free(copy);
+	n->nurls = i;		/* the same words: both passes agree */
 	if ((n->servers = calloc(1, len + 1)) == NULL)
 		return (-ENOMEM);
 	for (i = 0; i < n->nurls; i++) {

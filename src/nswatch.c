@@ -55,7 +55,7 @@ struct nswatch {
 	int			 fd;
 	struct event		*ev;
 	bool			 follow;	/* --netns-all */
-	struct nsretries	 retries;
+	struct nsretries	 retries;	/* being opened, or soon */
 };
 
 /* Stop opening a name: forget it, and any answer still to come. */
@@ -220,7 +220,7 @@ nswatch_new(struct ctx *ctx, const struct options *o, bool follow)
 	return (w);
 }
 
-/* Stop watching; NULL is fine. */
+/* Stop watching, and opening names; NULL is fine. */
 void
 nswatch_free(struct nswatch *w)
 {

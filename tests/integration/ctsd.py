@@ -39,7 +39,8 @@ and conntrack_list() read conntrack's text as ground truth.
 
 Environment: CTSTREAMD (the daemon), CTSTREAMD_SRCDIR, CTSTREAMD_BUILDDIR,
 as make check sets them; CTSTREAMD_SCHEMA overrides the schema path (for
-trying a draft schema).  Only the Python standard library and jsonschema.
+trying a draft schema); CTSTREAMD_TIME_SCALE multiplies every plain
+timeout (see scaled()).  Only the Python standard library and jsonschema.
 """
 
 import atexit
@@ -60,6 +61,18 @@ import traceback
 SKIP = 77
 PYTHON = sys.executable
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+# The factor of every plain timeout, that is a wait for something that
+# must come and fails only when it has not come in time: 1, or more for
+# a daemon that is slower by build, as the sanitizer build's is (its
+# make check sets CTSTREAMD_TIME_SCALE).  What a test asserts about time
+# (check(took <= ...), a bound the daemon promises) is never scaled.
+TIME_SCALE = max(1.0, float(os.environ.get("CTSTREAMD_TIME_SCALE") or 1))
+
+
+def scaled(seconds):
+    """A plain timeout of `seconds` for this build (TIME_SCALE)."""
+    return seconds * TIME_SCALE
 
 # Tools the root tests run, with the Debian package that has each.
 TOOLS = {
@@ -313,6 +326,7 @@ def remove_cleanup(fn):
 
 def run(argv, check_rc=True, input=None, timeout=30):
     """Run a command; fail with its output when it exits non-zero."""
+    timeout = scaled(timeout)
     try:
         p = subprocess.run(argv, input=input, capture_output=True, text=True,
                            timeout=timeout)
@@ -326,6 +340,7 @@ def run(argv, check_rc=True, input=None, timeout=30):
 
 def stop_process(p, sig=signal.SIGTERM, timeout=5):
     """Signal a process we started and reap it; kill it if it lingers."""
+    timeout = scaled(timeout)
     if p.poll() is None:
         try:
             p.send_signal(sig)
@@ -619,7 +634,7 @@ class Daemon:
         ]
         for t in self._threads:
             t.start()
-        deadline = time.monotonic() + self.ready_timeout
+        deadline = time.monotonic() + scaled(self.ready_timeout)
         with self.cond:
             while not self.ready:
                 left = deadline - time.monotonic()
@@ -629,7 +644,7 @@ class Daemon:
         if not self.ready:
             self._terminate()
             fail("daemon not ready within %ss (exit status %s); stderr:\n%s"
-                 % (self.ready_timeout, self.proc.returncode,
+                 % (scaled(self.ready_timeout), self.proc.returncode,
                     "\n".join(self.stderr)))
 
     def _terminate(self):
@@ -653,11 +668,11 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            self.returncode = self.proc.wait(10)
+            self.returncode = self.proc.wait(scaled(10))
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            fail("daemon did not exit within 10s of SIGTERM")
+            fail("daemon did not exit within %ss of SIGTERM" % scaled(10))
         for t in self._threads:
             t.join(5)
         self._remove_sockdir()
@@ -744,6 +759,7 @@ class Daemon:
         that.  poke() is called now and then while waiting (e.g. to make
         the kernel expire entries).  Fails on timeout, on invalid output
         and when the daemon dies."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         next_poke = time.monotonic()
         while True:
@@ -780,6 +796,7 @@ class Daemon:
     def wait_stderr(self, regex, what=None, timeout=10, count=1):
         """Wait until count stderr lines match regex; return them."""
         pat = re.compile(regex)
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
@@ -888,12 +905,12 @@ class ConntrackEvents:
                                   stderr=subprocess.PIPE, text=True)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + scaled(10)
         while not self._subscribed():
             if self.proc.poll() is not None:
                 fail("conntrack -E exited: %s" % self.proc.stderr.read())
             check(time.monotonic() < deadline,
-                  "conntrack -E did not subscribe within 10s")
+                  "conntrack -E did not subscribe within %ss" % scaled(10))
             time.sleep(0.02)
         return self
 
@@ -942,6 +959,7 @@ class ConntrackEvents:
 
     def wait_for(self, pred, timeout=10):
         """Poll pred(events()) until true or timeout; return events()."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         while not pred(self.events()) and time.monotonic() < deadline:
             with self.cond:
@@ -1143,10 +1161,63 @@ def ftp_active(addr="127.0.0.1", port=21, data_from_port=20):
     return result
 
 
+def udp_trickle(server_port, pause=0.003):
+    """Until told to stop (Netns.spawn): a UDP exchange every `pause`
+    seconds or so (NEW and UPDATE events at a pace conntrack -E keeps up
+    with); reports once the first is done, returns how many it made."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    srv.bind(("127.0.0.1", server_port))
+    srv.settimeout(5)
+    n = 0
+    while not stop_requested():
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c.settimeout(5)
+        c.sendto(b"q", ("127.0.0.1", server_port))
+        data, peer = srv.recvfrom(100)
+        srv.sendto(b"r", peer)
+        c.recv(100)
+        c.close()
+        n += 1
+        if n == 1:
+            report({"started": True})
+        time.sleep(pause)
+    srv.close()
+    return n
+
+
+def check_no_loss(ns, truth, client, port=5999, what="the subscriber"):
+    """A last UDP exchange to port (the marker) in ns; once client (a
+    Client of the events socket that receives every ct event) has its
+    update, its (event, id) list up to that update must be conntrack
+    -E's (truth), in order, without overrun or lost lines.  Returns how
+    many it compared."""
+    m = ns.call(udp_exchange, "127.0.0.1", port)
+    mk = client.wait_line(lambda l: l.get("event") == "update" and
+                          l.get("orig", {}).get("sport") == m["client"][1],
+                          "the marker's update on " + what, timeout=20)
+    evs = truth.wait_event("update", mk["id"], timeout=20)
+    ours = client.kind_ids()
+    theirs = [(k, i) for k, i, _ in evs]
+    # Up to the marker: what came after it may have reached one side only.
+    end = ("update", mk["id"])
+    for seq in (ours, theirs):
+        if end in seq:
+            del seq[seq.index(end) + 1:]
+    if ours != theirs:
+        n = next((j for j, (a, b) in enumerate(zip(ours, theirs))
+                  if a != b), min(len(ours), len(theirs)))
+        fail("%s's events vs conntrack -E: %d and %d events, the first "
+             "difference at %d: %r vs %r (conntrack -E: %r)" % (
+                 what, len(ours), len(theirs), n, ours[n:n + 4],
+                 theirs[n:n + 4], [l for _, _, l in evs[n:n + 2]]))
+    return len(ours)
+
+
 def poll(fn, what, timeout=10, interval=0.2):
     """Call fn() every interval seconds until it returns something true,
     and return that; fail after timeout.  (For long runs, where waiting
     on every line, as Daemon.wait_for does, would cost too much.)"""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while True:
         r = fn()
@@ -1202,6 +1273,7 @@ class Subscriber:
         self.eof = False
         self.cond = threading.Condition()
         self._last = {}
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         while True:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -1291,6 +1363,7 @@ class Subscriber:
     def wait_for(self, pred, what, timeout=10, poke=None, poke_every=0.3,
                  source="events"):
         """Poll pred(self.events) (or another list: source) until true."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         next_poke = time.monotonic()
         while True:
@@ -1523,6 +1596,7 @@ class Spawned:
 
     def wait_report(self, pred=lambda r: True, timeout=10):
         """Wait for a report that satisfies pred and return it."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
@@ -1551,6 +1625,7 @@ class Spawned:
             self.proc.stdin.close()
         except OSError:
             pass
+        timeout = scaled(timeout)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -2140,7 +2215,7 @@ class Client:
         self.path = path
         self.name = name or os.path.basename(path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(10)
+        self.sock.settimeout(scaled(10))
         self.sock.connect(path)
         self.sock.settimeout(None)
         self._lines = []
@@ -2263,6 +2338,7 @@ class Client:
         """Poll pred(lines) until it returns something true; return it.
         pred runs at most every 10 ms (lines come in many small reads, and
         a predicate may scan them all)."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
@@ -2291,6 +2367,7 @@ class Client:
 
     def wait_eof(self, timeout=10):
         """Wait until the daemon closes the connection."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         with self.cond:
             while not self.eof:
@@ -2455,9 +2532,26 @@ class SocatClient(Client):
         self._remove()
 
 
+def keep_pinging(clients, seconds, pause=0.1):
+    """Ping every client (Client) in turn for seconds: each must answer
+    (a daemon that goes on serving its clients while something else is
+    going on).  Returns how many rounds were made."""
+    end = time.monotonic() + seconds
+    rounds = 0
+    while True:
+        for c in clients:
+            r = c.request("ping")
+            check(r.get("ok") is True, "%s socket: ping: %r" % (c.name, r))
+        rounds += 1
+        if time.monotonic() >= end:
+            return rounds
+        time.sleep(pause)
+
+
 def connect_refused_line(path, timeout=10):
     """Connect and read everything until the daemon closes; return the
     raw bytes (for a connection the daemon refuses)."""
+    timeout = scaled(timeout)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     s.connect(path)
@@ -2488,6 +2582,7 @@ def wait_clients(d, events=None, controls=None, timeout=10):
     """Poll stats until the daemon has accepted this many clients of the
     events socket (and of the control socket, the one asking included);
     returns the subscriber_list."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while True:
         r = control_of(d, "stats")
@@ -2519,7 +2614,7 @@ def vmrss(pid):
 _AS_CLIENT = r"""
 import json, os, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(10)
+s.settimeout(10 * float(os.environ.get("CTSTREAMD_TIME_SCALE") or 1))
 out = {"pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid(),
        "groups": os.getgroups(), "lines": []}
 try:
@@ -2548,11 +2643,12 @@ def run_as(path, requests, user, group, extra_groups=()):
         else PYTHON
     try:
         p = subprocess.run([py, "-c", _AS_CLIENT, path, json.dumps(requests)],
-                           capture_output=True, text=True, timeout=30,
-                           user=user, group=group,
+                           capture_output=True, text=True,
+                           timeout=scaled(30), user=user, group=group,
                            extra_groups=list(extra_groups), cwd="/")
     except subprocess.TimeoutExpired:
-        fail("client as %s:%s did not finish within 30s" % (user, group))
+        fail("client as %s:%s did not finish within %ss"
+             % (user, group, scaled(30)))
     check(p.returncode == 0, "client as %s:%s exited %d: %s"
           % (user, group, p.returncode, p.stderr))
     out = json.loads(p.stdout)

@@ -47,6 +47,7 @@ def daemon(*args, timeout=5):
     then fails to open the namespace instead of watching the host's."""
     if "--netns" not in args:
         args = ("--netns", "ctsd-%d-absent" % os.getpid()) + args
+    timeout = ctsd.scaled(timeout)
     try:
         p = subprocess.run([ctsd.daemon_path()] + list(args),
                            stdin=subprocess.DEVNULL, capture_output=True,

@@ -123,6 +123,7 @@ def check(cond, what, detail=""):
 def run(argv, timeout=20, input=None, **kw):
     """Run a command to its end; one that hangs is killed with its whole
     process group, and its exit status is None."""
+    timeout = ctsd.scaled(timeout)
     p = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None
                          else subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True,
@@ -180,7 +181,7 @@ class Reader:
             return list(self.lines)
 
     def wait_for(self, pred, timeout=10):
-        end = time.monotonic() + timeout
+        end = time.monotonic() + ctsd.scaled(timeout)
         while time.monotonic() < end:
             for line in self.snapshot():
                 if pred(line):
@@ -314,7 +315,7 @@ def one_namespace():
 
         # Send marker datagrams until both watchers print one: then
         # both are subscribed.
-        end = time.monotonic() + 10
+        end = time.monotonic() + ctsd.scaled(10)
         subscribed = False
         while time.monotonic() < end and not subscribed:
             make("udp 9")
@@ -1226,7 +1227,7 @@ def nats_stats():
                 "--nats-server", url, "--nats-prefix", "ctsctl%d" %
                 os.getpid()], allow_stderr=[r"^ctstreamd: nats: "]))
         ctl = Ctl(CTSTREAMCTL, tmp)
-        end = time.monotonic() + 10
+        end = time.monotonic() + ctsd.scaled(10)
         while time.monotonic() < end:
             r = ctl("-j", "stats")
             try:

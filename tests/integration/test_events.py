@@ -471,9 +471,10 @@ def sigterm_as_soon_as_ready():
                     p.send_signal(signal.SIGTERM)
                     break
             try:
-                rc = p.wait(10)
+                rc = p.wait(ctsd.scaled(10))
             except subprocess.TimeoutExpired:
-                ctsd.fail("run %d: no exit within 10s of SIGTERM" % (i + 1))
+                ctsd.fail("run %d: no exit within %ss of SIGTERM"
+                          % (i + 1, ctsd.scaled(10)))
             p.stderr.close()
             ns.procs.remove(p)
             check_eq(rc, 0, "run %d of 100: exit status after SIGTERM"

@@ -116,6 +116,7 @@ class NatsServer:
              "-js", "-sd", os.path.join(self.dir, "store")],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         log.close()
+        timeout = ctsd.scaled(timeout)
         deadline = time.monotonic() + timeout
         while True:
             check(self.proc.poll() is None,
@@ -358,7 +359,7 @@ class Setup:
         return self.stats()["nats"]
 
     def wait_nats(self, pred, what, timeout=20):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + ctsd.scaled(timeout)
         while True:
             st = self.nats()
             if pred(st):
@@ -375,7 +376,7 @@ class Setup:
 def quiet(d, setup, seconds=1.5, timeout=30):
     """Wait until no line has come for a while and nothing is pending for
     NATS; return the final stats."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + ctsd.scaled(timeout)
     last, since = -1, time.monotonic()
     while True:
         n = len(d.events)
@@ -696,7 +697,7 @@ def core_nats_without_stream():
             check_eq((st["stream"], st["published"], st["acked"],
                       st["dropped"], st["failed"]), (None, n, 0, 0, 0),
                      "nats (stream, published, acked, dropped, failed)")
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + ctsd.scaled(5)
             while len(c.messages(sid)) < n and time.monotonic() < deadline:
                 time.sleep(0.05)
             check_same_lines(d, setup, c.messages(sid), "subscriber")
@@ -814,7 +815,7 @@ def fleet_recipe():
                         blocks, '{"cmd":"stats"}').replace(
                         "/run/ctstreamd/control.sock", setup.control)]).stdout
                     check_eq(json.loads(out)["acked"], n, "acked, by jq")
-                deadline = time.monotonic() + 5
+                deadline = time.monotonic() + ctsd.scaled(5)
                 while time.monotonic() < deadline and \
                         sum(l.startswith("MSG ") for l in got) < n:
                     time.sleep(0.05)

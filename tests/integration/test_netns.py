@@ -519,7 +519,7 @@ def read_reply(sock, rid, timeout=20):
     """Read lines from a raw control socket until the reply with id rid:
     (reply, the lines before it)."""
     f = sock.makefile("rb")
-    sock.settimeout(timeout)
+    sock.settimeout(ctsd.scaled(timeout))
     lines = []
     for raw in f:
         ev = json.loads(raw)

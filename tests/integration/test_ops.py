@@ -268,6 +268,7 @@ class NotifySocket:
     def wait(self, pred, what, timeout=10, start=0):
         """Wait for a message from index start on with pred(kv); return
         its index."""
+        timeout = ctsd.scaled(timeout)
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
