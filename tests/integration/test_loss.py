@@ -891,7 +891,7 @@ def flush_with_requests_loses_nothing():
                 time.sleep(0.2)
             finally:
                 stop.set()
-                t.join(60)
+                t.join(ctsd.scaled(60))
             check(not t.is_alive(), "the request loop did not end")
             check_eq(ns.conntrack("-C").stdout.strip(), "0", "entries left")
 
@@ -968,7 +968,7 @@ class PacedReader:
         """Read everything there is, until nothing comes for `quiet`."""
         self.stop.set()
         if self.thread is not None:
-            self.thread.join(5)
+            self.thread.join(ctsd.scaled(5))
         self.sock.settimeout(quiet)
         try:
             while True:
@@ -996,12 +996,13 @@ def resync_paced_to_subscribers():
     its dump) and 60,000 id-only destroy lines (from its sweep) to say,
     about 12 MB.  A subscriber that reads 64 KiB every 20 ms gets every
     one of them: no lost line, as many resync lines as stats count, no id
-    destroyed twice, the flushed ids destroyed, and the table it rebuilds
-    from its lines equal to conntrack -L's; so does stdout.  A subscriber
-    that never reads does not hold the resync up for ever: the resync is
-    done while it sleeps, and when it reads at last it has a lost line.
-    (The resync published all its lines at once before, and the paced
-    reader lost most of them.)"""
+    destroyed twice, the flushed ids destroyed (but one the kernel gave
+    again to a new entry: that entry's new line replaces it), and the
+    table it rebuilds from its lines equal to conntrack -L's; so does
+    stdout.  A subscriber that never reads does not hold the resync up for
+    ever: the resync is done while it sleeps, and when it reads at last it
+    has a lost line.  (The resync published all its lines at once before,
+    and the paced reader lost most of them.)"""
     n, k = 60000, 20000
     with tempfile.TemporaryDirectory(prefix="ctsd-") as tmp, \
             ctsd.Netns(nft=None, sysctls=EVENTS_ON) as ns:
@@ -1036,7 +1037,8 @@ def resync_paced_to_subscribers():
             lines = slow.drain()
             late = stalled.drain()
             print("# resync of %d added and %d vanished entries done %.1fs "
-                  "after the burst" % (rs["added"], rs["removed"], took))
+                  "after the burst; %d flushed ids reused" % (
+                      rs["added"], rs["removed"], took, len(old & new)))
             for what, got in (("the paced reader", lines),
                               ("stdout", d.events)):
                 lost = [e for e in got if e.get("type") == "lost"]
@@ -1049,9 +1051,19 @@ def resync_paced_to_subscribers():
                 gone = [e["id"] for e in got if e.get("event") == "destroy"]
                 check_eq(len(gone), len(set(gone)), "%s: destroy lines "
                          "naming an id twice" % what)
-                check(set(gone) == old, "%s: ids of the destroy lines vs "
-                      "the flushed entries: %d missing, %d extra" % (
-                          what, len(old - set(gone)), len(set(gone) - old)))
+                # Ids are 32 bits: the kernel may give a flushed entry's id
+                # to one of the new ones (it did in 5 of 11 runs here).
+                # The resync's new line for it then replaces the old entry,
+                # and it is not said destroyed (by id alone, that line
+                # would destroy the new entry); the kernel's own DESTROY,
+                # if it came through, still says it.
+                gone = set(gone)
+                must = old - new
+                check(must <= gone <= old, "%s: ids of the destroy lines vs "
+                      "the flushed entries: %d missing, %d extra (%d flushed "
+                      "ids reused by new entries)" % (
+                          what, len(must - gone), len(gone - old),
+                          len(old & new)))
                 rebuilt = apply_stream(got)
                 check(rebuilt == new, "%s: rebuilt from the lines vs "
                       "conntrack -L: %d missing, %d extra" % (
