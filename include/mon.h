@@ -79,7 +79,7 @@ struct mon	*mon_find_ns(struct ctx *, dev_t, ino_t);
 void		 mon_gone(struct mon *);
 int		 mon_appear(struct ctx *, const char *, const struct options *,
 		     mon_appear_cb, void *);
-void		 mon_appear_cancel(void *);
+void		 mon_appear_cancel(const void *);
 const char	*mon_line_name(const struct mon *);
 
 #endif

@@ -33,6 +33,6 @@ int	privsep_open(const char *, const struct mon_make *, privsep_open_cb,
 	    void *);
 void	privsep_close(int);
 void	privsep_discard(struct mon_fds *, const int *);
-void	privsep_cancel(void *);
+void	privsep_cancel(const void *);
 
 #endif

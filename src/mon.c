@@ -54,7 +54,9 @@ struct mon_opening {
 	void				*arg;
 };
 
-static TAILQ_HEAD(, mon_opening) mon_openings =
+TAILQ_HEAD(mon_openings, mon_opening);
+
+static struct mon_openings	mon_openings =
     TAILQ_HEAD_INITIALIZER(mon_openings);
 
 /* Write the names of the bits set in mask, comma-separated, into buf. */
@@ -534,7 +536,7 @@ mon_appear(struct ctx *ctx, const char *name, const struct options *o,
  * nobody, and sockets that still come are closed.
  */
 void
-mon_appear_cancel(void *arg)
+mon_appear_cancel(const void *arg)
 {
 	struct mon_opening	*op, *next;
 

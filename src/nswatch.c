@@ -224,10 +224,12 @@ nswatch_new(struct ctx *ctx, const struct options *o, bool follow)
 void
 nswatch_free(struct nswatch *w)
 {
+	struct nsretry	*r;
+
 	if (w == NULL)
 		return;
-	while (!TAILQ_EMPTY(&w->retries))
-		nswatch_retry_free(TAILQ_FIRST(&w->retries));
+	while ((r = TAILQ_FIRST(&w->retries)) != NULL)
+		nswatch_retry_free(r);
 	if (w->ev != NULL)
 		event_free(w->ev);
 	if (w->fd != -1)

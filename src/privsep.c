@@ -842,7 +842,7 @@ privsep_discard(struct mon_fds *fds, const int *psfds)
  * dropped; a namespace opened for it is closed when it comes.
  */
 void
-privsep_cancel(void *arg)
+privsep_cancel(const void *arg)
 {
 	struct ps_pending	*p, *next;
 
