@@ -507,13 +507,15 @@ def consumers_stop(c):
     if "ctstreamd" in c:
         d = c["ctstreamd"]
         st = d.stats()["daemon"]
+        # The receive buffer and the resync are per namespace (one here).
+        ns0 = st["namespaces"][0]
         r["ctstreamd_daemon"] = {
             "new": st["events"]["ct"]["new"],
             "update": st["events"]["ct"]["update"],
             "destroy": st["events"]["ct"]["destroy"],
             "overruns": st["overruns"], "kernel_drops": st["kernel_drops"],
-            "rcvbuf": st["rcvbuf"], "rcvbuf_grown": st["rcvbuf_grown"],
-            "resync": st["resync"], "lines": st["lines"],
+            "rcvbuf": ns0["rcvbuf"], "rcvbuf_grown": ns0["rcvbuf_grown"],
+            "resync": ns0["resync"], "lines": st["lines"],
             "subscribers": st["subscriber_list"],
             "rss_kib": rss(d.pid)}
         s = c["ctstreamd_sub"].result()[0]
@@ -640,6 +642,34 @@ def daemon_where(pid):
     return "%s %s" % (state, " <- ".join(frames[:4]) or "(user space)")
 
 
+def helper_of(pid):
+    """The pid of ctstreamd's netlink helper (its child "ctstreamd-nl"),
+    or None."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        if comm == "ctstreamd-nl" and \
+                int(st.rsplit(") ", 1)[1].split()[1]) == pid:
+            return int(d)
+    return None
+
+
+def blocked(where):
+    """How many samples of daemon_where() show a process held up by the
+    ctnetlink mutex: sleeping in nfnetlink_rcv_msg itself (D), or, for
+    the daemon, waiting in a recv on the socket pair for the answer of its
+    helper, which is sleeping there."""
+    return sum(v for k, v in where.items()
+               if (k.startswith("D ") and "nfnetlink_rcv_msg" in k) or
+               (k.startswith("S ") and "__unix_dgram_recvmsg" in k))
+
+
 def burst_with_request(tools, a, tmp, n):
     """The same flush, with ctstreamd and the floor only, and one
     {"cmd":"stats"} (which asks the kernel for its counters) sent to
@@ -663,17 +693,26 @@ def burst_with_request(tools, a, tmp, n):
         t1 = time.monotonic()
         st = subprocess.Popen([tools.ctl, "--socket", c["ctstreamd"].ctl,
                                "stats"], stdout=subprocess.DEVNULL)
-        where = {}
-        while st.poll() is None:
+        where, hwhere = {}, {}
+        hp = helper_of(c["ctstreamd"].pid)
+        while st.poll() is None or fl.poll() is None:
             w = daemon_where(c["ctstreamd"].pid)
-            if w:
+            if w and st.poll() is None:
                 where[w] = where.get(w, 0) + 1
+            w = daemon_where(hp) if hp else None
+            if w and fl.poll() is None:
+                hwhere[w] = hwhere.get(w, 0) + 1
+            if st.poll() is not None and "stats_answer_s" not in r:
+                r["stats_answer_s"] = round(time.monotonic() - t1, 3)
             time.sleep(0.02)
-        r["stats_answer_s"] = round(time.monotonic() - t1, 3)
+        r.setdefault("stats_answer_s", round(time.monotonic() - t1, 3))
         fl.wait()
         r["flush_s"] = round(time.monotonic() - t, 3)
         r["ctstreamd_while_waiting"] = dict(sorted(
             where.items(), key=lambda x: -x[1])[:5])
+        r["ctstreamd_blocked_while_waiting"] = blocked(where)
+        r["helper_during_flush"] = dict(sorted(
+            hwhere.items(), key=lambda x: -x[1])[:5])
         wait_idle(list(pids.values()), quiet=QUIET, limit=60)
         got = consumers_stop(c)
     finally:
@@ -762,15 +801,23 @@ def test_burst(tools, a, tmp):
                               stderr=subprocess.DEVNULL)
         # Where is ctstreamd while the kernel flushes?  Sampled from
         # /proc: state and the innermost kernel function it waits in.
-        where = {}
+        # Its helper too, which sends its requests.
+        where, hwhere = {}, {}
+        hp = helper_of(c["ctstreamd"].pid)
         while fl.poll() is None:
             w = daemon_where(c["ctstreamd"].pid)
             if w:
                 where[w] = where.get(w, 0) + 1
+            w = daemon_where(hp) if hp else None
+            if w:
+                hwhere[w] = hwhere.get(w, 0) + 1
             time.sleep(0.02)
         res["flush_s"] = time.monotonic() - t
         res["ctstreamd_during_flush"] = dict(sorted(
             where.items(), key=lambda x: -x[1])[:8])
+        res["ctstreamd_blocked_during_flush"] = blocked(where)
+        res["helper_during_flush"] = dict(sorted(
+            hwhere.items(), key=lambda x: -x[1])[:8])
         wait_idle(list(pids.values()), quiet=QUIET, limit=60)
         t1 = {k: cpu_ticks(p) for k, p in pids.items()}
         after = ct_count(ns)
@@ -796,6 +843,7 @@ def test_burst(tools, a, tmp):
             e["rcvbuf_grown"] = d["rcvbuf_grown"]
             e["resync"] = d["resync"]
             e["sub_resync_lines"] = got["ctstreamd"]["resync"]
+            e["sub_lost_lines"] = got["ctstreamd"].get("lost_count", 0)
             e["sub_overrun_lines"] = got["ctstreamd"]["overrun"]
             e["sub_destroy_incl_resync"] = (got["ctstreamd"]["destroy"] +
                                             got["ctstreamd"]["resync"])
@@ -1221,10 +1269,15 @@ def table(res):
                      b["fill_conntrack_I"]["extrapolated_s"]))
         wh = b.get("ctstreamd_during_flush", {})
         tot = sum(wh.values()) or 1
-        blk = sum(v for k, v in wh.items() if k.startswith("D ") and
-                  "nfnetlink_rcv_msg" in k)
-        L.append("  ctstreamd during the flush: %d%% of %d samples blocked "
-                 "in nfnetlink_rcv_msg (D)" % (100 * blk // tot, tot))
+        hw = b.get("helper_during_flush", {})
+        htot = sum(hw.values()) or 1
+        L.append("  ctstreamd during the flush: %d%% of %d samples held up "
+                 "by the ctnetlink mutex (D in nfnetlink_rcv_msg, or waiting "
+                 "for its helper); the helper: %d%% of %d in D" % (
+                     100 * blocked(wh) // tot, tot,
+                     100 * sum(v for k, v in hw.items()
+                               if k.startswith("D ")) // htot,
+                     sum(hw.values())))
         wr = b.get("with_request")
         if wr:
             L.append("  same flush, ctstreamd + floor, one stats request "
@@ -1234,6 +1287,18 @@ def table(res):
                          fmt(wr["ctstreamd_delivered"], 4),
                          fmt(wr["ctstreamd_delivered_with_resync"], 4),
                          fmt(wr["floor_delivered"], 4)))
+            if "ctstreamd_blocked_while_waiting" in wr:
+                L.append("    while the request waited, ctstreamd was held "
+                         "up by the mutex in %d of %d samples" % (
+                             wr["ctstreamd_blocked_while_waiting"],
+                             sum(wr["ctstreamd_while_waiting"].values())))
+        sc = b["consumers"]["ctstreamd"]
+        if "sub_lost_lines" in sc:
+            L.append("  ctstreamd's subscriber: %d resync lines of %d the "
+                     "resync made; %d lines lost (in lost lines)" % (
+                         sc["sub_resync_lines"],
+                         sc["resync"]["added"] + sc["resync"]["removed"],
+                         sc["sub_lost_lines"]))
         L.append("  DESTROY delivered: " + "  ".join(
             "%s %s" % (k, fmt(v["delivered"], 4))
             for k, v in b["consumers"].items()) +

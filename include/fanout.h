@@ -12,6 +12,7 @@
 
 struct event_base;
 struct fanout;
+struct fanout_waiter;
 struct sub;
 struct filter;
 
@@ -49,6 +50,12 @@ void		 fanout_publish(struct fanout *, const struct event *,
 void		 fanout_flush(struct fanout *);
 unsigned int	 fanout_count(const struct fanout *);
 void		 fanout_totals(const struct fanout *, struct sub_stats *);
+bool		 fanout_over(const struct fanout *);
+struct fanout_waiter *fanout_waiter_new(struct fanout *, void (*)(void *),
+		     void *);
+void		 fanout_waiter_free(struct fanout_waiter *);
+void		 fanout_waiter_arm(struct fanout_waiter *);
+void		 fanout_set_stall_ms(struct fanout *, long long);
 
 struct sub	*fanout_sub_new(struct fanout *, int, const struct sub_opts *,
 		     sub_fail_cb, void *);

@@ -61,6 +61,9 @@ struct mon_fds {
 #define MON_FD_Q	2
 #define MON_NFDS	(MON_FD_Q + QUERY_SOCKETS_DEFAULT)
 
+/* The end of mon_appear(): arg, then 0 or -errno. */
+typedef void	(*mon_appear_cb)(void *, int);
+
 void		 mon_make_opts(const struct options *, struct mon_make *);
 int		 mon_make(const char *, const struct mon_make *,
 		     struct mon_fds *, char *, size_t);
@@ -74,7 +77,9 @@ struct mon	*mon_find(struct ctx *, const char *);
 struct mon	*mon_find_run(struct ctx *, const char *);
 struct mon	*mon_find_ns(struct ctx *, dev_t, ino_t);
 void		 mon_gone(struct mon *);
-int		 mon_appear(struct ctx *, const char *, const struct options *);
+int		 mon_appear(struct ctx *, const char *, const struct options *,
+		     mon_appear_cb, void *);
+void		 mon_appear_cancel(const void *);
 const char	*mon_line_name(const struct mon *);
 
 #endif

@@ -63,6 +63,8 @@ const char	*nlsrc_name(const struct nlsrc *);
 int		 nlsrc_fd(const struct nlsrc *);
 const struct nlsrc_stats *nlsrc_stats(const struct nlsrc *);
 bool		 nlsrc_congested(const struct nlsrc *);
+uint64_t	 nlsrc_mark(const struct nlsrc *);
+bool		 nlsrc_caught_up(const struct nlsrc *, uint64_t);
 bool		 nlsrc_reliable(const struct nlsrc *);
 void		 nlsrc_set_rcvbuf_max(struct nlsrc *, int);
 void		 nlsrc_set_psfd(struct nlsrc *, int);

@@ -19,6 +19,7 @@ uint32_t	 track_tag(const struct nf_conntrack *, uint8_t);
 int		 track_put(struct track *, uint32_t, uint32_t, unsigned int);
 bool		 track_del(struct track *, uint32_t, uint32_t);
 bool		 track_has(const struct track *, uint32_t, uint32_t);
+bool		 track_has_id(const struct track *, uint32_t);
 size_t		 track_count(const struct track *);
 size_t		 track_old(const struct track *);
 size_t		 track_bytes(const struct track *);

@@ -669,6 +669,8 @@ daemon_drop_privileges(struct daemon *d)
 		log_info("running as uid %ld, gid %ld, without capabilities "
 		    "(netlink helper: pid %ld)", (long)getuid(),
 		    (long)getgid(), (long)privsep_pid());
+	/* Requests to the helper never wait: its answers come to the loop. */
+	privsep_attach(d->ctx.base);
 }
 
 /* Give subscribers what they can take, for a short while, before exit. */

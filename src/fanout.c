@@ -21,6 +21,15 @@
  * A subscriber that fails (write error, too slow under "disconnect") is
  * not freed in the middle of a loop over subscribers: it is marked and its
  * owner's fail callback runs from a deferred event.
+ *
+ * Producers of lines for everyone that can wait (a resync, unlike the
+ * kernel's events) pace themselves on the subscribers (fanout_over(),
+ * fanout_waiter_arm()): they pause while a subscriber that keeps up has
+ * half its high watermark queued, and go on once every such subscriber
+ * is down to its low watermark.  Not waited for: subscribers already
+ * dropping (they get a lost line anyway), and stalled ones, which have
+ * had data queued and taken nothing of it for FANOUT_STALL_MS, so that
+ * one reader that stopped cannot stop the others' repair for ever.
  */
 #include "config.h"
 
@@ -47,6 +56,8 @@
 
 #define FANOUT_CHUNK	(256U * 1024)
 #define FANOUT_IOV	64		/* iovecs per writev(2) */
+#define FANOUT_STALL_MS	2000		/* taking nothing this long: stalled */
+#define FANOUT_PACE_MS	200		/* waiting producers look again */
 /* Below one skb of a Unix stream socket (SKB_MAX_HEAD + 32 KiB of frags):
  * such a write is taken whole or not at all (see fanout_sub_writev). */
 #define FANOUT_UNIX_WRITE	(32U * 1024)
@@ -88,6 +99,7 @@ struct sub {
 	uint64_t		 lost;		/* dropped since the last report */
 	uint64_t		 lost_first;
 	uint64_t		 lost_last;
+	long long		 idle_ms;	/* data waits, nothing taken since */
 	struct sub_stats	 st;
 	sub_fail_cb		 fail;
 	sub_drain_cb		 drain;
@@ -95,6 +107,17 @@ struct sub {
 };
 
 TAILQ_HEAD(subs, sub);
+
+/* A producer of lines for everyone that waits for the subscribers. */
+struct fanout_waiter {
+	TAILQ_ENTRY(fanout_waiter)	 entry;
+	struct fanout			*fo;
+	void				(*cb)(void *);
+	void				*arg;
+	bool				 armed;
+};
+
+TAILQ_HEAD(waiters, fanout_waiter);
 
 struct fanout {
 	struct event_base	*base;
@@ -104,9 +127,32 @@ struct fanout {
 	struct chunk		*spare;
 	struct event		*reap;
 	struct sub_stats	 gone;		/* of subscribers freed */
+	struct waiters		 waiters;
+	unsigned int		 narmed;	/* waiters waiting */
+	struct event		*pace;		/* wakes them */
+	long long		 stall_ms;
 };
 
 static void	fanout_sub_write(evutil_socket_t, short, void *);
+static void	fanout_pace(evutil_socket_t, short, void *);
+
+/* Milliseconds on the monotonic clock (coarse: ticks are enough). */
+static long long
+fanout_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Have the waiting producers look again soon (from the loop). */
+static void
+fanout_kick(struct fanout *fo)
+{
+	if (fo->narmed > 0)
+		event_active(fo->pace, EV_TIMEOUT, 0);
+}
 
 /* Free a chunk, or keep it as the spare if it is a standard one. */
 static void
@@ -179,6 +225,7 @@ fanout_sub_fail(struct sub *s, int error)
 	s->pchunk = NULL;
 	s->plen = 0;
 	event_active(s->fo->reap, EV_TIMEOUT, 0);
+	fanout_kick(s->fo);
 }
 
 /* Deferred: tell owners about failed subscribers (they usually free them). */
@@ -205,8 +252,16 @@ fanout_new(struct event_base *base)
 	if ((fo = calloc(1, sizeof *fo)) == NULL)
 		return (NULL);
 	fo->base = base;
+	fo->stall_ms = FANOUT_STALL_MS;
 	TAILQ_INIT(&fo->subs);
-	if ((fo->reap = event_new(base, -1, 0, fanout_reap, fo)) == NULL) {
+	TAILQ_INIT(&fo->waiters);
+	fo->reap = event_new(base, -1, 0, fanout_reap, fo);
+	fo->pace = evtimer_new(base, fanout_pace, fo);
+	if (fo->reap == NULL || fo->pace == NULL) {
+		if (fo->reap != NULL)
+			event_free(fo->reap);
+		if (fo->pace != NULL)
+			event_free(fo->pace);
 		free(fo);
 		return (NULL);
 	}
@@ -217,12 +272,19 @@ fanout_new(struct event_base *base)
 void
 fanout_free(struct fanout *fo)
 {
-	struct sub	*s;
+	struct sub		*s;
+	struct fanout_waiter	*w;
 
 	if (fo == NULL)
 		return;
 	while ((s = TAILQ_FIRST(&fo->subs)) != NULL)
 		fanout_sub_free(s);
+	/* Their owners free them later: they only lose the fan-out. */
+	while ((w = TAILQ_FIRST(&fo->waiters)) != NULL) {
+		TAILQ_REMOVE(&fo->waiters, w, entry);
+		w->fo = NULL;
+	}
+	event_free(fo->pace);
 	if (fo->cur != NULL) {
 		fo->cur->fo = NULL;
 		fanout_chunk_unref(fo->cur);
@@ -309,6 +371,133 @@ bool
 fanout_sub_out_over(const struct sub *s)
 {
 	return (evbuffer_get_length(s->out) + s->plen >= s->opts.hiwat / 2);
+}
+
+/*
+ * Tell whether a subscriber holds back the producers of lines for
+ * everyone (see the top of this file): it is active and working, not
+ * dropping, not stalled at time now (0: whatever the time), and has at
+ * least half its high watermark queued, or, for producers waiting to
+ * resume, more than its low watermark.
+ */
+static bool
+fanout_sub_holds(const struct sub *s, long long now, bool resuming)
+{
+	size_t	queued;
+
+	if (!s->active || s->failed != 0 || s->dropping || (now != 0 &&
+	    s->idle_ms != 0 && now - s->idle_ms >= s->fo->stall_ms))
+		return (false);
+	queued = fanout_sub_queued(s);
+	if (resuming)
+		return (queued > s->opts.lowat || queued > s->opts.hiwat / 2);
+	return (queued >= s->opts.hiwat / 2);
+}
+
+/* Tell whether any subscriber holds the producers back. */
+static bool
+fanout_held(const struct fanout *fo, bool resuming)
+{
+	struct sub	*s;
+	long long	 now = fanout_now_ms();
+
+	TAILQ_FOREACH(s, &fo->subs, entry)
+		if (fanout_sub_holds(s, now, resuming))
+			return (true);
+	return (false);
+}
+
+/*
+ * Tell whether a producer of lines for every subscriber that can wait (a
+ * resync) must pause: some subscriber that keeps up has half its high
+ * watermark queued.  The producer then arms a waiter to go on.
+ */
+bool
+fanout_over(const struct fanout *fo)
+{
+	return (fanout_held(fo, false));
+}
+
+/*
+ * Deferred, and every FANOUT_PACE_MS while producers wait (a subscriber
+ * may become stalled without any event): call the waiters once nobody
+ * holds them back.  A callback may arm its waiter again, not free
+ * another.
+ */
+static void
+fanout_pace(evutil_socket_t fd, short what, void *arg)
+{
+	struct fanout		*fo = arg;
+	struct fanout_waiter	*w, *next;
+	struct timeval		 tv = { 0, FANOUT_PACE_MS * 1000 };
+
+	if (fo->narmed == 0)
+		return;
+	if (fanout_held(fo, true)) {
+		if (!evtimer_pending(fo->pace, NULL))
+			evtimer_add(fo->pace, &tv);
+		return;
+	}
+	TAILQ_FOREACH_SAFE(w, &fo->waiters, entry, next) {
+		if (!w->armed)
+			continue;
+		w->armed = false;
+		fo->narmed--;
+		w->cb(w->arg);
+	}
+}
+
+/* Make a waiter for a producer of lines for everyone; cb gets arg. */
+struct fanout_waiter *
+fanout_waiter_new(struct fanout *fo, void (*cb)(void *), void *arg)
+{
+	struct fanout_waiter	*w;
+
+	if ((w = calloc(1, sizeof *w)) == NULL)
+		return (NULL);
+	w->fo = fo;
+	w->cb = cb;
+	w->arg = arg;
+	TAILQ_INSERT_TAIL(&fo->waiters, w, entry);
+	return (w);
+}
+
+/* Free a waiter (it is not called any more); NULL is fine. */
+void
+fanout_waiter_free(struct fanout_waiter *w)
+{
+	if (w == NULL)
+		return;
+	if (w->fo != NULL) {
+		if (w->armed)
+			w->fo->narmed--;
+		TAILQ_REMOVE(&w->fo->waiters, w, entry);
+	}
+	free(w);
+}
+
+/*
+ * Call the waiter's callback once, from the loop, when no subscriber
+ * holds producers back any more (at once, if none does now).
+ */
+void
+fanout_waiter_arm(struct fanout_waiter *w)
+{
+	if (w->fo == NULL || w->armed)
+		return;
+	w->armed = true;
+	w->fo->narmed++;
+	fanout_kick(w->fo);
+}
+
+/*
+ * How long a subscriber may take nothing of what is queued for it
+ * before producers stop waiting for it (tests use a short one).
+ */
+void
+fanout_set_stall_ms(struct fanout *fo, long long ms)
+{
+	fo->stall_ms = ms;
 }
 
 /* Count one line a dropping subscriber did not get. */
@@ -477,22 +666,26 @@ fanout_sub_writev(struct sub *s, bool *whole)
 static void
 fanout_sub_try_write(struct sub *s)
 {
-	bool	whole;
+	bool	whole, held;
 	int	n;
 
+	held = s->fo->narmed > 0 && fanout_sub_holds(s, 0, true);
 	while (evbuffer_get_length(s->out) > 0) {
 		n = fanout_sub_writev(s, &whole);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
+				if (s->idle_ms == 0)
+					s->idle_ms = fanout_now_ms();
 				event_add(s->wev, NULL);
-				return;
+				break;
 			}
 			fanout_sub_fail(s, -errno);
 			return;
 		}
 		s->st.bytes += n;
+		s->idle_ms = fanout_now_ms();
 		/* Short of what was offered: the rest waits for EV_WRITE. */
 		if (s->pollable && (!whole || s->unixmax == 0)) {
 			if (evbuffer_get_length(s->out) > 0)
@@ -506,6 +699,11 @@ fanout_sub_try_write(struct sub *s)
 		if (s->lost > 0)
 			fanout_sub_report_lost(s);
 	}
+	if (evbuffer_get_length(s->out) == 0)
+		s->idle_ms = 0;
+	/* Held producers back, and no more: they may go on. */
+	if (held && !fanout_sub_holds(s, 0, true))
+		fanout_kick(s->fo);
 	/* Held live events do not count: they wait for the snapshot. */
 	if (s->want_drain && evbuffer_get_length(s->out) <= s->opts.lowat) {
 		s->want_drain = false;
@@ -693,6 +891,7 @@ fanout_sub_free(struct sub *s)
 	TAILQ_REMOVE(&s->fo->subs, s, entry);
 	s->fo->nsubs--;
 	fanout_stats_add(&s->fo->gone, &s->st);
+	fanout_kick(s->fo);
 	event_free(s->wev);
 	evbuffer_free(s->out);		/* releases chunk references */
 	evbuffer_free(s->held);
@@ -705,6 +904,8 @@ void
 fanout_sub_set_active(struct sub *s, bool active)
 {
 	s->active = active;
+	if (!active)
+		fanout_kick(s->fo);
 }
 
 /* Tell whether a subscriber receives events. */

@@ -17,6 +17,8 @@
  */
 #include "config.h"
 
+#include <sys/queue.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <limits.h>
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "compat.h"
 #include "ctx.h"
 #include "diag.h"
 #include "event.h"
@@ -37,6 +40,24 @@
 #include "query.h"
 #include "resync.h"
 #include "stream.h"
+
+/* A namespace the privileged helper is opening (--netns-all). */
+struct mon_opening {
+	TAILQ_ENTRY(mon_opening)	 entry;
+	struct ctx			*ctx;
+	const struct options		*opts;
+	char				*name;
+	char				 path[PATH_MAX];
+	dev_t				 dev;
+	ino_t				 ino;
+	mon_appear_cb			 cb;
+	void				*arg;
+};
+
+TAILQ_HEAD(mon_openings, mon_opening);
+
+static struct mon_openings	mon_openings =
+    TAILQ_HEAD_INITIALIZER(mon_openings);
 
 /* Write the names of the bits set in mask, comma-separated, into buf. */
 static const char *
@@ -412,45 +433,118 @@ mon_gone(struct mon *m)
 	mon_free(m);
 }
 
+/* Free the record of an opening. */
+static void
+mon_opening_free(struct mon_opening *op)
+{
+	free(op->name);
+	free(op);
+}
+
+/*
+ * The helper answered an opening: set the namespace up (unless it was
+ * opened meanwhile, under this name or another) and tell whoever asked.
+ */
+static void
+mon_opened(void *arg, int error, struct mon_fds *fds, const int *psfds,
+    const char *err)
+{
+	struct mon_opening	*op = arg;
+	struct ctx		*ctx = op->ctx;
+	struct mon		*m;
+	int			 i;
+
+	TAILQ_REMOVE(&mon_openings, op, entry);
+	if (error == 0 && (mon_find_run(ctx, op->name) != NULL ||
+	    (m = mon_find_ns(ctx, op->dev, op->ino)) != NULL)) {
+		privsep_discard(fds, psfds);
+		error = -EEXIST;
+	} else if (error == 0) {
+		if ((error = mon_attach(ctx, op->name, op->path, fds, psfds,
+		    op->opts, &m)) == 0) {
+			m->ns_dev = op->dev;
+			m->ns_ino = op->ino;
+			TAILQ_INSERT_TAIL(&ctx->mons, m, entry);
+			ctx->nmons++;
+			stream_netns(ctx->stream, m->name, "new");
+		} else {
+			/* Ours are closed; the helper's copies too. */
+			for (i = 0; i < MON_NFDS; i++)
+				privsep_close(psfds[i]);
+		}
+	} else if (error != -ENOTSUP && error != -ENOENT && error != -EACCES)
+		log_warnx("%s: cannot monitor: %s", op->name, err);
+	if (op->cb != NULL)
+		op->cb(op->arg, error);
+	mon_opening_free(op);
+}
+
 /*
  * A namespace appeared after startup (--netns-all): have the privileged
- * helper make its sockets, then set it up.  Returns 0, -ENOTSUP when the
- * name is not (yet) a namespace, -EEXIST when it is one already
- * monitored (under another name), or another -errno.
+ * helper make its sockets, without waiting for it (it may be busy with a
+ * request that waits for the ctnetlink mutex).  When they come the
+ * namespace is set up and cb gets arg and 0, or -ENOTSUP when the name is
+ * not (yet) a namespace, -EEXIST when it is one already monitored (under
+ * another name), or another -errno.  Returns 0, or one of those at once
+ * (and then cb is not called).
  */
 int
-mon_appear(struct ctx *ctx, const char *name, const struct options *o)
+mon_appear(struct ctx *ctx, const char *name, const struct options *o,
+    mon_appear_cb cb, void *arg)
 {
-	struct mon_make	 mk;
-	struct mon_fds	 fds;
-	struct mon	*m;
-	char		 path[PATH_MAX], err[256];
-	int		 psfds[MON_NFDS], error;
-	dev_t		 dev;
-	ino_t		 ino;
+	struct mon_opening	*op;
+	struct mon_make		 mk;
+	struct mon		*m;
+	int			 error;
 
-	if (netns_resolve(name, path, sizeof path) != 0)
+	if ((op = calloc(1, sizeof *op)) == NULL ||
+	    (op->name = strdup(name)) == NULL) {
+		free(op);
+		return (-ENOMEM);
+	}
+	if (netns_resolve(name, op->path, sizeof op->path) != 0) {
+		mon_opening_free(op);
 		return (-EINVAL);
-	if ((error = netns_ident(path, &dev, &ino)) != 0)
+	}
+	if ((error = netns_ident(op->path, &op->dev, &op->ino)) != 0) {
+		mon_opening_free(op);
 		return (error);
-	if ((m = mon_find_ns(ctx, dev, ino)) != NULL) {
+	}
+	if ((m = mon_find_ns(ctx, op->dev, op->ino)) != NULL) {
 		log_notice("%s: not monitored: the same namespace as '%s'",
 		    name, m->name);
+		mon_opening_free(op);
 		return (-EEXIST);
 	}
+	op->ctx = ctx;
+	op->opts = o;
+	op->cb = cb;
+	op->arg = arg;
 	mon_make_opts(o, &mk);
-	if ((error = privsep_open(path, &mk, &fds, psfds, err,
-	    sizeof err)) != 0) {
-		if (error != -ENOTSUP && error != -ENOENT && error != -EACCES)
-			log_warnx("%s: cannot monitor: %s", name, err);
+	if ((error = privsep_open(op->path, &mk, mon_opened, op)) < 0) {
+		errno = -error;
+		log_warn("%s: cannot monitor", name);
+		mon_opening_free(op);
 		return (error);
 	}
-	if ((error = mon_attach(ctx, name, path, &fds, psfds, o, &m)) != 0)
-		return (error);
-	m->ns_dev = dev;
-	m->ns_ino = ino;
-	TAILQ_INSERT_TAIL(&ctx->mons, m, entry);
-	ctx->nmons++;
-	stream_netns(ctx->stream, m->name, "new");
+	TAILQ_INSERT_TAIL(&mon_openings, op, entry);
 	return (0);
+}
+
+/*
+ * Whoever called mon_appear() with arg goes away: its openings call
+ * nobody, and sockets that still come are closed.
+ */
+void
+mon_appear_cancel(const void *arg)
+{
+	struct mon_opening	*op, *next;
+
+	TAILQ_FOREACH_SAFE(op, &mon_openings, entry, next) {
+		if (op->arg != arg)
+			continue;
+		TAILQ_REMOVE(&mon_openings, op, entry);
+		privsep_cancel(op);
+		mon_opening_free(op);
+	}
 }

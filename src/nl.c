@@ -98,12 +98,14 @@ struct nlsrc {
 	struct nlsrc_stats	 st;
 	uint64_t		 drops_seen;	/* kernel count last reported */
 	bool			 congested;	/* recheck drops after reads */
+	uint64_t		 emptied;	/* reads that found it empty */
 	bool			 retrying;	/* reliable: in a run of drops */
 	uint64_t		 retry_unlogged;
 	struct event		*retry_log;	/* holds back the next log */
 	struct nlsrc_opts	 opts;
 	int			 psfd;		/* the helper's number for fd */
 	int			 rcvbuf;	/* what we asked for last */
+	bool			 growing;	/* the helper has a request */
 	bool			 warned_max;
 	bool			 warned_trunc;
 	struct mmsghdr		 msgs[NL_SLOTS];
@@ -208,33 +210,52 @@ nlsrc_new_drops(struct nlsrc *s)
 }
 
 /*
- * Ask for a receive buffer of n bytes: SO_RCVBUFFORCE (through the
- * privileged helper once the daemon has dropped its capabilities), else
- * SO_RCVBUF, which the kernel caps at net.core.rmem_max; that fallback is
- * not used when it would shrink the buffer.
+ * What came of asking for a receive buffer of n bytes with SO_RCVBUFFORCE
+ * (error): on failure, SO_RCVBUF, which the kernel caps at
+ * net.core.rmem_max, unless that would shrink the buffer; if that fails
+ * too, the buffer stays as it is and grows no more.
  */
-static int
-nlsrc_set_rcvbuf(struct nlsrc *s, int n)
+static void
+nlsrc_rcvbuf_set(struct nlsrc *s, int n, int error)
 {
 	socklen_t	len = sizeof s->st.rcvbuf;
-	int		error;
 
-	if ((error = privsep_rcvbuf(s->psfd, s->fd, n)) != 0) {
-		if (s->st.rcvbuf >= 2 * n || setsockopt(s->fd, SOL_SOCKET,
-		    SO_RCVBUF, &n, sizeof n) == -1)
-			return (error);
+	if (error != 0 && (s->st.rcvbuf >= 2 * n || setsockopt(s->fd,
+	    SOL_SOCKET, SO_RCVBUF, &n, sizeof n) == -1)) {
+		errno = -error;
+		log_warn("%s: cannot grow the receive buffer", s->name);
+		s->opts.rcvbuf_max = s->rcvbuf;
+		return;
 	}
 	s->rcvbuf = n;
 	getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &s->st.rcvbuf, &len);
-	return (0);
+	s->st.rcvbuf_grown++;
+	log_notice("%s: receive buffer grown to %d bytes", s->name, n);
 }
 
-/* After an overrun: double the receive buffer, up to the maximum. */
+/* The helper's verdict on a receive buffer of n bytes. */
+static void
+nlsrc_rcvbuf_done(void *arg, uint32_t n, int error)
+{
+	struct nlsrc	*s = arg;
+
+	s->growing = false;
+	nlsrc_rcvbuf_set(s, (int)n, error);
+}
+
+/*
+ * After an overrun: double the receive buffer, up to the maximum.  Once
+ * the daemon has dropped its privileges the privileged helper forces the
+ * size; the loop does not wait for it (see privsep.c), and a grow still
+ * under way is not doubled again.
+ */
 static void
 nlsrc_grow(struct nlsrc *s)
 {
-	int	n;
+	int	n, error;
 
+	if (s->growing)
+		return;
 	if (s->rcvbuf >= s->opts.rcvbuf_max) {
 		if (!s->warned_max)
 			log_warnx("%s: receive buffer at its maximum (%d "
@@ -247,13 +268,11 @@ nlsrc_grow(struct nlsrc *s)
 	}
 	n = s->rcvbuf > s->opts.rcvbuf_max / 2 ? s->opts.rcvbuf_max :
 	    s->rcvbuf * 2;
-	if (nlsrc_set_rcvbuf(s, n) != 0) {
-		log_warn("%s: cannot grow the receive buffer", s->name);
-		s->opts.rcvbuf_max = s->rcvbuf;
-		return;
-	}
-	s->st.rcvbuf_grown++;
-	log_notice("%s: receive buffer grown to %d bytes", s->name, n);
+	error = privsep_rcvbuf(s->psfd, s->fd, n, nlsrc_rcvbuf_done, s);
+	if (error == PRIVSEP_QUEUED)
+		s->growing = true;
+	else
+		nlsrc_rcvbuf_set(s, n, error);
 }
 
 /* Handle ENOBUFS: report how many messages the kernel dropped. */
@@ -386,6 +405,8 @@ nlsrc_read(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 	}
+	if (empty)
+		s->emptied++;
 	if (s->opts.reliable)
 		nlsrc_retried(s, empty);
 	else if (s->congested) {
@@ -510,6 +531,7 @@ nlsrc_free(struct nlsrc *s)
 {
 	if (s == NULL)
 		return;
+	privsep_cancel(s);
 	if (s->ev != NULL)
 		event_free(s->ev);
 	if (s->retry_log != NULL)
@@ -552,6 +574,36 @@ bool
 nlsrc_congested(const struct nlsrc *s)
 {
 	return (s->congested || s->retrying);
+}
+
+/*
+ * A mark of how far the source has read, for nlsrc_caught_up(): how many
+ * times a wakeup found the socket empty.
+ */
+uint64_t
+nlsrc_mark(const struct nlsrc *s)
+{
+	return (s->emptied);
+}
+
+/*
+ * Tell whether every message queued when mark was taken has been read:
+ * a wakeup has found the socket empty since, or it holds nothing now
+ * (SK_MEMINFO_RMEM_ALLOC; when that cannot be read, yes).
+ */
+bool
+nlsrc_caught_up(const struct nlsrc *s, uint64_t mark)
+{
+	uint32_t	mi[SK_MEMINFO_VARS];
+	socklen_t	len = sizeof mi;
+
+	if (s->emptied != mark)
+		return (true);
+	memset(mi, 0, sizeof mi);
+	if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) == -1 ||
+	    len < (SK_MEMINFO_RMEM_ALLOC + 1) * sizeof(uint32_t))
+		return (true);
+	return (mi[SK_MEMINFO_RMEM_ALLOC] == 0);
 }
 
 /* Tell whether the source is in reliable mode (see the top). */

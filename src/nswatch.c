@@ -26,6 +26,7 @@
 
 #include <event2/event.h>
 
+#include "compat.h"
 #include "ctx.h"
 #include "log.h"
 #include "mon.h"
@@ -36,12 +37,14 @@
 #define NSWATCH_TRIES	40		/* of opening a new name */
 #define NSWATCH_RETRY_MS 50
 
+/* A new name being opened (by the helper, which answers later). */
 struct nsretry {
-	struct nswatch	*w;
-	struct event	*ev;
-	char		*name;
-	int		 tries;
-	TAILQ_ENTRY(nsretry) entry;
+	TAILQ_ENTRY(nsretry)	 entry;
+	struct nswatch		*w;
+	struct event		*ev;
+	char			*name;
+	int			 tries;
+	bool			 opening;	/* the helper has it */
 };
 
 TAILQ_HEAD(nsretries, nsretry);
@@ -52,30 +55,29 @@ struct nswatch {
 	int			 fd;
 	struct event		*ev;
 	bool			 follow;	/* --netns-all */
-	struct nsretries	 retries;	/* names tried again soon */
+	struct nsretries	 retries;	/* being opened, or soon */
 };
 
-/* Forget a name tried again. */
+/* Stop opening a name: forget it, and any answer still to come. */
 static void
 nswatch_retry_free(struct nsretry *r)
 {
 	TAILQ_REMOVE(&r->w->retries, r, entry);
+	if (r->opening)
+		mon_appear_cancel(r);
 	event_free(r->ev);
 	free(r->name);
 	free(r);
 }
 
-/* Timer: try again to open a name that was not a namespace yet. */
+/* The helper tried to open a name: done, or try again soon. */
 static void
-nswatch_retry(evutil_socket_t fd, short what, void *arg)
+nswatch_opened(void *arg, int error)
 {
 	struct nsretry	*r = arg;
 	struct timeval	 tv = { 0, NSWATCH_RETRY_MS * 1000 };
-	int		 error;
 
-	if (mon_find_run(r->w->ctx, r->name) != NULL)
-		goto done;
-	error = mon_appear(r->w->ctx, r->name, r->w->opts);
+	r->opening = false;
 	if ((error == -ENOTSUP || error == -EACCES) &&
 	    ++r->tries < NSWATCH_TRIES) {
 		evtimer_add(r->ev, &tv);
@@ -84,8 +86,38 @@ nswatch_retry(evutil_socket_t fd, short what, void *arg)
 	if (error == -ENOTSUP || error == -EACCES)
 		log_warnx("%s: %s/%s never became a network namespace",
 		    r->name, NETNS_RUN_DIR, r->name);
-done:
 	nswatch_retry_free(r);
+}
+
+/* Timer: try (again) to open a name that was not a namespace yet. */
+static void
+nswatch_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct nsretry	*r = arg;
+	int		 error;
+
+	if (mon_find_run(r->w->ctx, r->name) != NULL) {
+		nswatch_retry_free(r);
+		return;
+	}
+	if ((error = mon_appear(r->w->ctx, r->name, r->w->opts,
+	    nswatch_opened, r)) != 0) {
+		nswatch_opened(r, error);
+		return;
+	}
+	r->opening = true;
+}
+
+/* Return the opening of name under way, or NULL. */
+static struct nsretry *
+nswatch_retry_find(struct nswatch *w, const char *name)
+{
+	struct nsretry	*r;
+
+	TAILQ_FOREACH(r, &w->retries, entry)
+		if (strcmp(r->name, name) == 0)
+			return (r);
+	return (NULL);
 }
 
 /* A name appeared: open it now, or soon. */
@@ -94,7 +126,8 @@ nswatch_added(struct nswatch *w, const char *name)
 {
 	struct nsretry	*r;
 
-	if (!w->follow || mon_find_run(w->ctx, name) != NULL)
+	if (!w->follow || mon_find_run(w->ctx, name) != NULL ||
+	    nswatch_retry_find(w, name) != NULL)
 		return;
 	if ((r = calloc(1, sizeof *r)) == NULL ||
 	    (r->name = strdup(name)) == NULL ||
@@ -110,12 +143,18 @@ nswatch_added(struct nswatch *w, const char *name)
 	nswatch_retry(-1, 0, r);
 }
 
-/* A name went away: if it was monitored, it is gone. */
+/*
+ * A name went away: if it was monitored, it is gone; if it was being
+ * opened, it is not to be (what the helper may still open is closed).
+ */
 static void
 nswatch_removed(struct nswatch *w, const char *name)
 {
 	struct mon	*m;
+	struct nsretry	*r;
 
+	if ((r = nswatch_retry_find(w, name)) != NULL)
+		nswatch_retry_free(r);
 	if ((m = mon_find_run(w->ctx, name)) != NULL)
 		mon_gone(m);
 }
@@ -181,7 +220,7 @@ nswatch_new(struct ctx *ctx, const struct options *o, bool follow)
 	return (w);
 }
 
-/* Stop watching, and trying names again; NULL is fine. */
+/* Stop watching, and opening names; NULL is fine. */
 void
 nswatch_free(struct nswatch *w)
 {

@@ -30,6 +30,7 @@
 #include "config.h"
 
 #include <sys/prctl.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -50,13 +51,17 @@
 #include <linux/capability.h>
 #include <linux/netlink.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <event2/event.h>
 
+#include "compat.h"
 #include "log.h"
 #include "mon.h"
 #include "privsep.h"
 
 #define PS_MAXMSG	(PATH_MAX + 256)
 #define PS_MAXFDS	4096
+#define PS_MAXQUEUE	1024		/* requests the daemon may have out */
+#define PS_BUDGET	64		/* answers read per wakeup */
 
 enum ps_op {
 	PS_SEND = 1,
@@ -72,12 +77,25 @@ struct ps_open {
 };
 
 /*
- * psfds are the helper's numbers in the order of MON_FD_*, -1 for a
- * socket not made (the expectation socket outside reliable mode); the
- * descriptors passed are the others, in the same order.
+ * Every answer starts so: the request it answers (its operation, socket
+ * and, for PS_SEND, the netlink sequence number of the message; for
+ * PS_RCVBUF, the size) and its result, 0 or -errno.
+ */
+struct ps_ans {
+	uint32_t	op;
+	int32_t		fd;
+	uint32_t	seq;
+	int32_t		result;
+};
+
+/*
+ * PS_OPEN's answer.  psfds are the helper's numbers in the order of
+ * MON_FD_*, -1 for a socket not made (the expectation socket outside
+ * reliable mode); the descriptors passed are the others, in the same
+ * order.
  */
 struct ps_opened {
-	int32_t		result;
+	struct ps_ans	ans;
 	struct diag	diag;
 	int32_t		psfds[MON_NFDS];
 	char		err[256];
@@ -90,11 +108,31 @@ struct ps_req {
 	uint32_t	len;
 };
 
+/* A request of the daemon's, not yet answered. */
+struct ps_pending {
+	TAILQ_ENTRY(ps_pending)	 entry;
+	struct ps_req		 r;
+	uint32_t		 seq;		/* what the answer must name */
+	privsep_done_cb		 done;		/* NULL: nobody waits */
+	privsep_open_cb		 opened;
+	void			*arg;
+	char			 msg[];		/* r.len bytes */
+};
+
+TAILQ_HEAD(ps_queue, ps_pending);
+
 static int	ps_chan = -1;		/* the daemon's end */
 static pid_t	ps_pid = -1;
 static int	ps_fds[PS_MAXFDS];	/* the sockets the helper may use */
 static int	ps_nfds;
 static bool	ps_can_open;
+
+/* The daemon's side of the requests (see privsep_attach()). */
+static struct ps_queue	 ps_sent = TAILQ_HEAD_INITIALIZER(ps_sent);
+static struct ps_queue	 ps_unsent = TAILQ_HEAD_INITIALIZER(ps_unsent);
+static unsigned int	 ps_queued;	/* in either */
+static struct event	*ps_rev;
+static struct event	*ps_wev;
 
 /* Register a netlink socket the helper may act on (before the fork). */
 void
@@ -165,16 +203,18 @@ ps_open(int chan, const struct ps_open *o)
 	iov.iov_len = sizeof a;
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
+	a.ans.op = PS_OPEN;
+	a.ans.fd = -1;
 	if (!ps_can_open)
-		a.result = -EPERM;
+		a.ans.result = -EPERM;
 	else if (ps_nfds + MON_NFDS > PS_MAXFDS)
-		a.result = -EMFILE;
+		a.ans.result = -EMFILE;
 	else if (memchr(o->path, '\0', sizeof o->path) == NULL)
-		a.result = -EINVAL;
+		a.ans.result = -EINVAL;
 	else
-		a.result = mon_make(o->path, &o->mk, &fds, a.err,
+		a.ans.result = mon_make(o->path, &o->mk, &fds, a.err,
 		    sizeof a.err);
-	if (a.result == 0) {
+	if (a.ans.result == 0) {
 		a.diag = fds.diag;
 		ps_order(&fds, all);
 		for (i = n = 0; i < MON_NFDS; i++) {
@@ -314,14 +354,35 @@ ps_do(const struct ps_req *r, const char *msg, size_t len)
 	}
 }
 
-/* Helper: serve requests until the daemon goes away. */
+/*
+ * Helper: what names a request in its answer besides its operation and
+ * socket: a message's netlink sequence number, or the size asked for.
+ */
+static uint32_t
+ps_ident(const struct ps_req *r, const char *msg, size_t len)
+{
+	struct nlmsghdr	nlh;
+
+	if (r->op == PS_SEND && len >= sizeof nlh) {
+		memcpy(&nlh, msg, sizeof nlh);
+		return (nlh.nlmsg_seq);
+	}
+	if (r->op == PS_RCVBUF)
+		return ((uint32_t)r->arg);
+	return (0);
+}
+
+/*
+ * Helper: serve requests until the daemon goes away.  Each gets one
+ * answer, in order, naming it; the daemon does not wait for them.
+ */
 static void __attribute__((noreturn))
 ps_serve(int chan)
 {
 	char		 buf[sizeof(struct ps_req) + PS_MAXMSG];
 	struct ps_req	 r;
+	struct ps_ans	 a;
 	ssize_t		 n;
-	int32_t		 result;
 
 	for (;;) {
 		n = recv(chan, buf, sizeof buf, 0);
@@ -329,8 +390,10 @@ ps_serve(int chan)
 			continue;
 		if (n <= 0)
 			_exit(0);
+		memset(&a, 0, sizeof a);
 		if ((size_t)n < sizeof r) {
-			result = -EINVAL;
+			a.fd = -1;
+			a.result = -EINVAL;
 		} else if (memcpy(&r, buf, sizeof r), r.op == PS_OPEN) {
 			struct ps_open	o;
 
@@ -340,14 +403,15 @@ ps_serve(int chan)
 			ps_open(chan, &o);
 			continue;
 		} else {
-			memcpy(&r, buf, sizeof r);
-			result = r.len != (uint32_t)((size_t)n - sizeof r) ? -EINVAL :
-			    ps_do(&r, buf + sizeof r, r.len);
+			a.op = r.op;
+			a.fd = r.fd;
+			a.seq = ps_ident(&r, buf + sizeof r, (size_t)n - sizeof r);
+			a.result = r.len != (uint32_t)((size_t)n - sizeof r) ?
+			    -EINVAL : ps_do(&r, buf + sizeof r, r.len);
 		}
-		errno = 0;
-		if (send(chan, &result, sizeof result, 0) == -1 &&
-		    errno != EINTR)
-			_exit(1);
+		while (send(chan, &a, sizeof a, 0) == -1)
+			if (errno != EINTR)
+				_exit(1);
 	}
 }
 
@@ -428,46 +492,261 @@ privsep_start(const char *user, bool can_open, char *err, size_t errlen)
 	}
 }
 
-/* Daemon: send one request to the helper and wait for its verdict. */
-static int
-ps_call(const struct ps_req *r, const void *msg)
-{
-	struct iovec	iov[2];
-	struct msghdr	mh;
-	int32_t		result;
-	ssize_t		n;
+/*
+ * The daemon's side of the requests.  They do not wait for the helper:
+ * nfnetlink serves the ctnetlink requests of the whole system under one
+ * mutex, which a flush of a large table holds for seconds, and while the
+ * helper sleeps in send() the daemon must go on reading its event
+ * sockets.  So a request is queued and the call returns; the queue is
+ * written to the channel as it takes it, in order (at most PS_MAXQUEUE
+ * requests are out at once).  The helper answers every request, in
+ * order, naming it; the daemon reads the answers from its event loop and
+ * hands each to the callback given with its request.  Before the helper
+ * runs, the calls act directly.
+ */
 
-	if (ps_chan == -1)
-		return (-ENOSYS);
-	iov[0].iov_base = (void *)r;
-	iov[0].iov_len = sizeof *r;
-	iov[1].iov_base = (void *)msg;
-	iov[1].iov_len = r->len;
-	memset(&mh, 0, sizeof mh);
-	mh.msg_iov = iov;
-	mh.msg_iovlen = r->len > 0 ? 2 : 1;
-	while ((n = sendmsg(ps_chan, &mh, MSG_NOSIGNAL)) == -1 &&
-	    errno == EINTR)
-		;
-	if (n == -1)
-		fatal("netlink helper is gone");
-	while ((n = recv(ps_chan, &result, sizeof result, 0)) == -1 &&
-	    errno == EINTR)
-		;
-	if (n != sizeof result)
-		fatalx("netlink helper is gone");
-	return (result);
+/* Daemon: write queued requests while the channel takes them. */
+static void
+ps_flush(void)
+{
+	struct ps_pending	*p;
+	struct iovec		 iov[2];
+	struct msghdr		 mh;
+	ssize_t			 n;
+
+	while ((p = TAILQ_FIRST(&ps_unsent)) != NULL) {
+		iov[0].iov_base = &p->r;
+		iov[0].iov_len = sizeof p->r;
+		iov[1].iov_base = p->msg;
+		iov[1].iov_len = p->r.len;
+		memset(&mh, 0, sizeof mh);
+		mh.msg_iov = iov;
+		mh.msg_iovlen = p->r.len > 0 ? 2 : 1;
+		n = sendmsg(ps_chan, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN) {
+			event_add(ps_wev, NULL);
+			return;
+		}
+		if (n == -1)
+			fatal("netlink helper is gone");
+		TAILQ_REMOVE(&ps_unsent, p, entry);
+		TAILQ_INSERT_TAIL(&ps_sent, p, entry);
+	}
+}
+
+/* Daemon: the channel has room again. */
+static void
+ps_writable(evutil_socket_t fd, short what, void *arg)
+{
+	ps_flush();
+}
+
+/*
+ * Daemon: queue a request for the helper; done or opened gets its answer
+ * (with arg).  Returns PRIVSEP_QUEUED or -errno.
+ */
+static int
+ps_enqueue(uint32_t op, int fd, int arg, uint32_t seq, const void *msg,
+    size_t len, privsep_done_cb done, privsep_open_cb opened, void *cbarg)
+{
+	struct ps_pending	*p;
+
+	if (ps_rev == NULL)
+		fatalx("netlink helper: no event loop to read its answers");
+	/* A close is never refused: the helper's copy would stay open. */
+	if (op != PS_CLOSE && ps_queued >= PS_MAXQUEUE)
+		return (-ENOBUFS);
+	if ((p = malloc(sizeof *p + len)) == NULL)
+		return (-ENOMEM);
+	p->r.op = op;
+	p->r.fd = fd;
+	p->r.arg = arg;
+	p->r.len = (uint32_t)len;
+	p->seq = seq;
+	p->done = done;
+	p->opened = opened;
+	p->arg = cbarg;
+	if (len > 0)
+		memcpy(p->msg, msg, len);
+	TAILQ_INSERT_TAIL(&ps_unsent, p, entry);
+	ps_queued++;
+	if (!event_pending(ps_wev, EV_WRITE, NULL))
+		ps_flush();
+	return (PRIVSEP_QUEUED);
+}
+
+/* Daemon: close descriptors passed with an answer that wants none. */
+static void
+ps_close_passed(struct msghdr *mh)
+{
+	struct cmsghdr	*cm;
+	size_t		 i, n;
+	int		 fd;
+
+	for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof fd;
+		for (i = 0; i < n; i++) {
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof fd, sizeof fd);
+			close(fd);
+		}
+	}
+}
+
+/*
+ * Daemon: a namespace's sockets came: hand them to whoever asked, or
+ * close them again (ours and the helper's) if nobody waits any more.
+ */
+static void
+ps_answer_open(struct ps_pending *p, struct ps_opened *a, struct msghdr *mh)
+{
+	struct mon_fds	 fds;
+	struct cmsghdr	*cm;
+	int		 all[MON_NFDS], got[MON_NFDS], psfds[MON_NFDS];
+	int		 i, k, want;
+
+	if (a->ans.result != 0) {
+		ps_close_passed(mh);
+		a->err[sizeof a->err - 1] = '\0';
+		if (p->opened != NULL)
+			p->opened(p->arg, a->ans.result, NULL, NULL,
+			    a->err[0] != '\0' ? a->err :
+			    strerror(-a->ans.result));
+		return;
+	}
+	for (i = want = 0; i < MON_NFDS; i++)
+		if (a->psfds[i] != -1)
+			want++;
+	cm = CMSG_FIRSTHDR(mh);
+	if (a->psfds[MON_FD_EV] == -1 || cm == NULL ||
+	    cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+	    cm->cmsg_len != CMSG_LEN(sizeof(int) * want))
+		fatalx("netlink helper sent no sockets");
+	memcpy(got, CMSG_DATA(cm), sizeof(int) * want);
+	for (i = k = 0; i < MON_NFDS; i++)
+		all[i] = a->psfds[i] == -1 ? -1 : got[k++];
+	fds.ev = all[MON_FD_EV];
+	fds.xev = all[MON_FD_XEV];
+	for (i = 0; i < QUERY_SOCKETS_DEFAULT; i++)
+		fds.q[i] = all[MON_FD_Q + i];
+	for (i = 0; i < MON_NFDS; i++)
+		psfds[i] = a->psfds[i];
+	fds.diag = a->diag;
+	if (p->opened != NULL)
+		p->opened(p->arg, 0, &fds, psfds, NULL);
+	else
+		privsep_discard(&fds, psfds);
+}
+
+/*
+ * Daemon: the helper answered.  Answers come in the order of the
+ * requests, each naming its own; anything else means the two sides are
+ * out of step, and the daemon stops.
+ */
+static void
+ps_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct ps_pending	*p;
+	struct ps_opened	 a;
+	struct msghdr		 mh;
+	struct iovec		 iov;
+	union {
+		char		buf[CMSG_SPACE(sizeof(int) * MON_NFDS)];
+		struct cmsghdr	align;
+	}			 cbuf;
+	ssize_t			 n;
+	size_t			 want;
+	int			 i;
+
+	for (i = 0; i < PS_BUDGET; i++) {
+		memset(&mh, 0, sizeof mh);
+		iov.iov_base = &a;
+		iov.iov_len = sizeof a;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof cbuf.buf;
+		n = recvmsg(ps_chan, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n == -1)
+			fatal("netlink helper is gone");
+		if (n == 0)
+			fatalx("netlink helper is gone");
+		p = TAILQ_FIRST(&ps_sent);
+		want = p != NULL && p->r.op == PS_OPEN ? sizeof a :
+		    sizeof a.ans;
+		if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 ||
+		    p == NULL || (size_t)n != want || a.ans.op != p->r.op ||
+		    a.ans.fd != p->r.fd || a.ans.seq != p->seq)
+			fatalx("netlink helper out of step");
+		TAILQ_REMOVE(&ps_sent, p, entry);
+		ps_queued--;
+		if (p->r.op == PS_OPEN)
+			ps_answer_open(p, &a, &mh);
+		else {
+			ps_close_passed(&mh);
+			if (p->done != NULL)
+				p->done(p->arg, p->seq, a.ans.result);
+		}
+		free(p);
+	}
+}
+
+/* Daemon: drop every request still out (the helper is gone). */
+static void
+ps_forget_all(void)
+{
+	struct ps_pending	*p;
+
+	while ((p = TAILQ_FIRST(&ps_sent)) != NULL) {
+		TAILQ_REMOVE(&ps_sent, p, entry);
+		free(p);
+	}
+	while ((p = TAILQ_FIRST(&ps_unsent)) != NULL) {
+		TAILQ_REMOVE(&ps_unsent, p, entry);
+		free(p);
+	}
+	ps_queued = 0;
+	if (ps_rev != NULL)
+		event_free(ps_rev);
+	if (ps_wev != NULL)
+		event_free(ps_wev);
+	ps_rev = ps_wev = NULL;
+}
+
+/*
+ * Read the helper's answers from the event loop of base: call once the
+ * helper runs, before any request.
+ */
+void
+privsep_attach(struct event_base *base)
+{
+	if (ps_chan == -1 || ps_rev != NULL)
+		return;
+	ps_rev = event_new(base, ps_chan, EV_READ | EV_PERSIST, ps_read, NULL);
+	ps_wev = event_new(base, ps_chan, EV_WRITE, ps_writable, NULL);
+	if (ps_rev == NULL || ps_wev == NULL || event_add(ps_rev, NULL) == -1)
+		fatalx("out of memory");
 }
 
 /*
  * Send a ctnetlink message on fd (psfd to the helper): directly while the
- * daemon is still privileged, through the helper once it runs.  Returns
- * 0 or -errno.
+ * daemon is still privileged (0 or -errno), through the helper once it
+ * runs: PRIVSEP_QUEUED, and done later gets arg, the message's sequence
+ * number and the result of the send (0 or -errno); or -errno at once.
  */
 int
-privsep_send(int psfd, int fd, const void *msg, size_t len)
+privsep_send(int psfd, int fd, const void *msg, size_t len,
+    privsep_done_cb done, void *arg)
 {
-	struct ps_req	r;
+	struct nlmsghdr	nlh;
 
 	if (ps_chan == -1) {
 		if (send(fd, msg, len, 0) != (ssize_t)len)
@@ -476,127 +755,112 @@ privsep_send(int psfd, int fd, const void *msg, size_t len)
 	}
 	if (len > PS_MAXMSG)
 		return (-EMSGSIZE);
-	r.op = PS_SEND;
-	r.fd = psfd;
-	r.arg = 0;
-	r.len = (uint32_t)len;
-	return (ps_call(&r, msg));
+	if (len < sizeof nlh)
+		return (-EINVAL);
+	memcpy(&nlh, msg, sizeof nlh);
+	return (ps_enqueue(PS_SEND, psfd, 0, nlh.nlmsg_seq, msg, len, done,
+	    NULL, arg));
 }
 
-/* Force fd's receive buffer to n bytes, through the helper if running. */
+/*
+ * Force fd's receive buffer to n bytes: directly before the helper runs
+ * (0 or -errno), else through it, as privsep_send() (done gets n).
+ */
 int
-privsep_rcvbuf(int psfd, int fd, int n)
+privsep_rcvbuf(int psfd, int fd, int n, privsep_done_cb done, void *arg)
 {
-	struct ps_req	r;
-
 	if (ps_chan == -1) {
 		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &n,
 		    sizeof n) == -1)
 			return (-errno);
 		return (0);
 	}
-	r.op = PS_RCVBUF;
-	r.fd = psfd;
-	r.arg = n;
-	r.len = 0;
-	return (ps_call(&r, NULL));
+	return (ps_enqueue(PS_RCVBUF, psfd, n, (uint32_t)n, NULL, 0, done,
+	    NULL, arg));
 }
 
 /*
- * Have the helper make the sockets of the namespace at path.  Returns 0
- * with the daemon's descriptors in fds and the helper's in psfds, or
- * -errno with a message in err.
+ * Have the helper make the sockets of the namespace at path.  Returns
+ * PRIVSEP_QUEUED, and opened later gets arg with 0, the daemon's
+ * descriptors and the helper's numbers for them (MON_FD_* order), or
+ * -errno with a message; or -errno at once.
  */
 int
 privsep_open(const char *path, const struct mon_make *mk,
-    struct mon_fds *fds, int *psfds, char *err,
-    size_t errlen)
+    privsep_open_cb opened, void *arg)
 {
-	struct ps_req		 r;
-	struct ps_open		 o;
-	struct ps_opened	 a;
-	struct msghdr		 mh;
-	struct iovec		 iov[2];
-	struct cmsghdr		*cm;
-	union {
-		char		buf[CMSG_SPACE(sizeof(int) * MON_NFDS)];
-		struct cmsghdr	align;
-	}			 cbuf;
-	int			 all[MON_NFDS], got[MON_NFDS], i, k, want;
-	ssize_t			 n;
+	struct ps_open	o;
 
-	if (ps_chan == -1 || strlen(path) >= sizeof o.path) {
-		snprintf(err, errlen, "no helper to open %s", path);
+	if (ps_chan == -1)
 		return (-ENOSYS);
-	}
+	if (strlen(path) >= sizeof o.path)
+		return (-ENAMETOOLONG);
 	memset(&o, 0, sizeof o);
 	o.mk = *mk;
 	strcpy(o.path, path);
-	r.op = PS_OPEN;
-	r.fd = -1;
-	r.arg = 0;
-	r.len = sizeof o;
-	iov[0].iov_base = &r;
-	iov[0].iov_len = sizeof r;
-	iov[1].iov_base = &o;
-	iov[1].iov_len = sizeof o;
-	memset(&mh, 0, sizeof mh);
-	mh.msg_iov = iov;
-	mh.msg_iovlen = 2;
-	if (sendmsg(ps_chan, &mh, MSG_NOSIGNAL) == -1)
-		fatal("netlink helper is gone");
-	memset(&mh, 0, sizeof mh);
-	iov[0].iov_base = &a;
-	iov[0].iov_len = sizeof a;
-	mh.msg_iov = iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cbuf.buf;
-	mh.msg_controllen = sizeof cbuf.buf;
-	while ((n = recvmsg(ps_chan, &mh, MSG_CMSG_CLOEXEC)) == -1 &&
-	    errno == EINTR)
-		;
-	if (n != sizeof a)
-		fatalx("netlink helper is gone");
-	if (a.result != 0) {
-		a.err[sizeof a.err - 1] = '\0';
-		snprintf(err, errlen, "%s", a.err[0] ? a.err :
-		    strerror(-a.result));
-		return (a.result);
-	}
-	for (i = want = 0; i < MON_NFDS; i++)
-		if (a.psfds[i] != -1)
-			want++;
-	cm = CMSG_FIRSTHDR(&mh);
-	if (a.psfds[MON_FD_EV] == -1 || cm == NULL ||
-	    cm->cmsg_type != SCM_RIGHTS ||
-	    cm->cmsg_len != CMSG_LEN(sizeof(int) * want))
-		fatalx("netlink helper sent no sockets");
-	memcpy(got, CMSG_DATA(cm), sizeof(int) * want);
-	for (i = k = 0; i < MON_NFDS; i++)
-		all[i] = a.psfds[i] == -1 ? -1 : got[k++];
-	fds->ev = all[MON_FD_EV];
-	fds->xev = all[MON_FD_XEV];
-	for (i = 0; i < QUERY_SOCKETS_DEFAULT; i++)
-		fds->q[i] = all[MON_FD_Q + i];
-	for (i = 0; i < MON_NFDS; i++)
-		psfds[i] = a.psfds[i];
-	fds->diag = a.diag;
-	return (0);
+	return (ps_enqueue(PS_OPEN, -1, 0, 0, &o, sizeof o, NULL, opened,
+	    arg));
 }
 
 /* Have the helper close its copy of a socket it made. */
 void
 privsep_close(int psfd)
 {
-	struct ps_req	r;
+	int	error;
 
-	if (ps_chan == -1)
+	if (ps_chan == -1 || psfd == -1)
 		return;
-	r.op = PS_CLOSE;
-	r.fd = psfd;
-	r.arg = 0;
-	r.len = 0;
-	(void)ps_call(&r, NULL);
+	if ((error = ps_enqueue(PS_CLOSE, psfd, 0, 0, NULL, 0, NULL, NULL,
+	    NULL)) < 0) {
+		errno = -error;
+		log_warn("cannot have the netlink helper close a socket");
+	}
+}
+
+/*
+ * Close the sockets of a namespace that nobody wants after all: ours, and
+ * the helper's copies.
+ */
+void
+privsep_discard(struct mon_fds *fds, const int *psfds)
+{
+	int	i;
+
+	if (fds->ev != -1)
+		close(fds->ev);
+	if (fds->xev != -1)
+		close(fds->xev);
+	for (i = 0; i < QUERY_SOCKETS_DEFAULT; i++)
+		if (fds->q[i] != -1)
+			close(fds->q[i]);
+	for (i = 0; i < MON_NFDS; i++)
+		privsep_close(psfds[i]);
+}
+
+/*
+ * arg goes away: its requests get no answer.  Those not written yet are
+ * dropped; a namespace opened for it is closed when it comes.
+ */
+void
+privsep_cancel(const void *arg)
+{
+	struct ps_pending	*p, *next;
+
+	if (arg == NULL)
+		return;
+	TAILQ_FOREACH(p, &ps_sent, entry) {
+		if (p->arg == arg) {
+			p->done = NULL;
+			p->opened = NULL;
+		}
+	}
+	TAILQ_FOREACH_SAFE(p, &ps_unsent, entry, next) {
+		if (p->arg != arg)
+			continue;
+		TAILQ_REMOVE(&ps_unsent, p, entry);
+		ps_queued--;
+		free(p);
+	}
 }
 
 /* Return the helper's pid, or -1. */
@@ -617,4 +881,5 @@ privsep_stop(void)
 	if (ps_pid > 0)
 		(void)waitpid(ps_pid, NULL, 0);
 	ps_pid = -1;
+	ps_forget_all();
 }

@@ -6,8 +6,12 @@
  * nfnetlink checks CAP_NET_ADMIN against the credentials the socket was
  * opened with and against the task that sends each request, so once the
  * daemon has dropped its privileges the requests are sent by the helper
- * (privsep.c); the answers are read here.  A socket runs one job at a
- * time (a netlink dump is per socket); other jobs wait in FIFO order.
+ * (privsep.c), which does not make the daemon wait: a request may sleep
+ * for seconds on the ctnetlink mutex while another process flushes the
+ * table, and the event sockets must be read meanwhile.  The answers are
+ * read here; a send that failed is told by the helper and ends its job.
+ * A socket runs one job at a time (a netlink dump is per socket); other
+ * jobs wait in FIFO order.
  *
  * Dumps are read at the pace of their consumer: a paused job's socket is
  * not read, so the kernel stops filling it and the table is never
@@ -177,6 +181,21 @@ query_read(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * The helper's verdict on the request numbered seq: a send that failed
+ * ends the job that sent it, if it still runs (the kernel will not
+ * answer).  This comes from the loop, on its own.
+ */
+static void
+query_sent(void *arg, uint32_t seq, int error)
+{
+	struct qsock	*qs = arg;
+
+	if (error == 0 || qs->job == NULL || qs->job->seq != seq)
+		return;
+	query_job_finish(qs, error);
+}
+
 /* Send a job's request on a free socket. */
 static void
 query_job_start(struct qsock *qs, struct qjob *j)
@@ -191,12 +210,14 @@ query_job_start(struct qsock *qs, struct qjob *j)
 	nlh->nlmsg_pid = qs->portid;
 	qs->q->st.running++;
 	/*
-	 * Sent by the privileged helper once the daemon has dropped.  A
-	 * failure ends the job from the loop, never inside query_dump() or
+	 * Sent by the privileged helper once the daemon has dropped, without
+	 * waiting (it may sleep on the ctnetlink mutex for seconds): its
+	 * verdict comes to query_sent().  A failure known at once ends the
+	 * job from the loop too, never inside query_dump() or
 	 * query_request(), whose caller still holds the job.
 	 */
-	if ((error = privsep_send(qs->psfd, qs->fd, j->req,
-	    j->reqlen)) != 0) {
+	if ((error = privsep_send(qs->psfd, qs->fd, j->req, j->reqlen,
+	    query_sent, qs)) < 0) {
 		j->send_error = error;
 		event_add(qs->ev, NULL);
 		event_active(qs->ev, EV_READ, 0);
@@ -430,6 +451,7 @@ query_free(struct query *q)
 		free(j);
 	}
 	for (i = 0; q->socks != NULL && i < q->nsocks; i++) {
+		privsep_cancel(&q->socks[i]);
 		free(q->socks[i].job);
 		if (q->socks[i].ev != NULL)
 			event_free(q->socks[i].ev);

@@ -25,6 +25,17 @@
  * (marking what they touch as seen), and ids destroyed meanwhile are
  * remembered so that a dump entry arriving after its own DESTROY event
  * does not bring it back.
+ *
+ * The lines of a reconciliation are paced to the subscribers, which the
+ * kernel's events are not: a resync after a large loss may have hundreds
+ * of thousands of lines to say, far more than a subscriber's queue holds.
+ * The dump pauses while the fan-out says a subscriber that keeps up has
+ * half its high watermark queued (fanout_over(); who counts is decided
+ * there), and resumes when they have drained.  The sweep waits until the
+ * event socket has been read up to where it was when the dump ended, then
+ * takes the vanished ids out of the index at once, and says them from the
+ * loop, RESYNC_BATCH at a time, pausing the same way; an id that the
+ * stream mentions again meanwhile (a recycled id) is not said.
  */
 #include "config.h"
 
@@ -38,6 +49,7 @@
 
 #include "ctx.h"
 #include "decode.h"
+#include "fanout.h"
 #include "filter.h"
 #include "kfilter.h"
 #include "log.h"
@@ -49,6 +61,9 @@
 #include "track.h"
 
 #define RESYNC_GONE_MAX	(1U << 20)	/* ids remembered during one run */
+#define RESYNC_BATCH	256		/* vanished lines per turn */
+#define RESYNC_LOOK	64		/* added lines between looks */
+#define RESYNC_CATCHUP_MS 10		/* looks at the event socket */
 
 struct resync {
 	struct ctx		*ctx;
@@ -64,6 +79,15 @@ struct resync {
 	uint32_t		*gone;		/* destroyed during a run */
 	size_t			 ngone, capgone;
 	bool			 gone_full;
+	struct fanout_waiter	*wait;		/* for the subscribers */
+	unsigned int		 unpaced;	/* lines since the last look */
+	struct event		*emit;		/* says the vanished */
+	uint32_t		*vanished;	/* swept, not said yet */
+	size_t			 nvanished, capvanished, said;
+	bool			 saying;	/* the sweep is being said */
+	bool			 sweep_due;	/* once the socket caught up */
+	uint64_t		 mark;		/* of the socket, at the end */
+	size_t			 swept;
 	struct resync_stats	 st;
 };
 
@@ -135,6 +159,34 @@ resync_observe(void *arg, const struct event *ev)
 		r->st.errors++;
 }
 
+/*
+ * Every RESYNC_LOOK lines: start their writes, and pause the dump while a
+ * subscriber that keeps up has too much queued.
+ */
+static void
+resync_pace(struct resync *r)
+{
+	r->unpaced = 0;
+	stream_flush(r->ctx->stream);
+	if (r->job != NULL && fanout_over(r->ctx->fo)) {
+		query_job_pause(r->job, true);
+		fanout_waiter_arm(r->wait);
+	}
+}
+
+/* The subscribers drained: go on with the dump, or with the sweep. */
+static void
+resync_resume(void *arg)
+{
+	struct resync	*r = arg;
+	struct timeval	 tv = { 0, 0 };
+
+	if (r->job != NULL)
+		query_job_pause(r->job, false);
+	if (r->saying)
+		evtimer_add(r->emit, &tv);
+}
+
 /* A dump entry: add it to the index, and report it if it was missing. */
 static void
 resync_msg(void *arg, const struct nlmsghdr *nlh)
@@ -172,15 +224,22 @@ resync_msg(void *arg, const struct nlmsghdr *nlh)
 	ev.resync = true;
 	clock_gettime(CLOCK_REALTIME, &ev.time);
 	stream_publish(r->ctx->stream, &ev);
+	if (++r->unpaced >= RESYNC_LOOK)
+		resync_pace(r);
 }
 
-/* Sweep callback: an entry vanished unseen; say so by its id. */
+/*
+ * An entry vanished unseen: say so by its id, unless the stream has
+ * mentioned the id again since the sweep (it was recycled: saying it
+ * would destroy the new entry).
+ */
 static void
-resync_vanished(void *arg, uint32_t id)
+resync_vanished(struct resync *r, uint32_t id)
 {
-	struct resync	*r = arg;
 	struct event	 ev;
 
+	if (track_has_id(r->t, id))
+		return;
 	r->st.removed++;
 	if ((r->ctx->kinds & EV_KIND_BIT(EV_DESTROY)) == 0)
 		return;
@@ -196,12 +255,81 @@ resync_vanished(void *arg, uint32_t id)
 	stream_publish(r->ctx->stream, &ev);
 }
 
+/* Sweep callback: keep a vanished id, to be said at the subscribers' pace. */
+static void
+resync_swept(void *arg, uint32_t id)
+{
+	struct resync	*r = arg;
+	uint32_t	*p;
+	size_t		 cap;
+
+	if (r->nvanished == r->capvanished) {
+		cap = r->capvanished ? r->capvanished * 2 : 1024;
+		if ((p = reallocarray(r->vanished, cap, sizeof *p)) == NULL) {
+			/* No memory to wait with: say it now. */
+			resync_vanished(r, id);
+			return;
+		}
+		r->vanished = p;
+		r->capvanished = cap;
+	}
+	r->vanished[r->nvanished++] = id;
+}
+
+/*
+ * After the dump: sweep, once the event socket has been read up to where
+ * it was when the dump ended (an entry the dump lacks because it was
+ * destroyed meanwhile has its destroy event queued there, and is not to
+ * be said twice).  Then say the vanished entries, RESYNC_BATCH per turn
+ * of the loop, pausing while a subscriber that keeps up has too much
+ * queued; then the run is done.
+ */
+static void
+resync_say(evutil_socket_t fd, short what, void *arg)
+{
+	struct resync	*r = arg;
+	struct timeval	 tv = { 0, 0 };
+	struct timeval	 wait = { 0, RESYNC_CATCHUP_MS * 1000 };
+	size_t		 n;
+
+	if (r->sweep_due) {
+		if (!nlsrc_caught_up(r->mon->src, r->mark)) {
+			evtimer_add(r->emit, &wait);
+			return;
+		}
+		r->sweep_due = false;
+		/* Out of the index now, said at the subscribers' pace. */
+		r->swept = track_sweep(r->t, resync_swept, r);
+	}
+	if (r->said < r->nvanished && fanout_over(r->ctx->fo)) {
+		fanout_waiter_arm(r->wait);
+		return;
+	}
+	for (n = 0; n < RESYNC_BATCH && r->said < r->nvanished; n++)
+		resync_vanished(r, r->vanished[r->said++]);
+	stream_flush(r->ctx->stream);
+	if (r->said < r->nvanished) {
+		evtimer_add(r->emit, &tv);
+		return;
+	}
+	r->saying = false;
+	free(r->vanished);
+	r->vanished = NULL;
+	r->nvanished = r->capvanished = r->said = 0;
+	r->st.runs++;
+	log_info("%s: resync done: %llu entries added, %zu vanished",
+	    r->mon->name, (unsigned long long)(r->st.added - r->st.last_added),
+	    r->swept);
+	if (r->pending)
+		resync_schedule(r);
+}
+
 /* The dump ended: sweep what it did not show, and look at what is next. */
 static void
 resync_done(void *arg, int error)
 {
 	struct resync	*r = arg;
-	size_t		 n = 0;
+	struct timeval	 tv = { 0, 0 };
 
 	r->job = NULL;
 	if (error != 0) {
@@ -218,17 +346,16 @@ resync_done(void *arg, int error)
 		    "destroyed during the dump", r->mon->name);
 		r->pending = true;
 	} else {
-		n = track_sweep(r->t, resync_vanished, r);
-		r->st.runs++;
-		log_info("%s: resync done: %llu entries added, %zu vanished",
-		    r->mon->name,
-		    (unsigned long long)(r->st.added - r->st.last_added), n);
+		r->mark = nlsrc_mark(r->mon->src);
+		r->sweep_due = true;
+		r->saying = true;
+		evtimer_add(r->emit, &tv);
 	}
 	stream_flush(r->ctx->stream);
 	r->startup = false;
 	r->ngone = 0;
 	r->gone_full = false;
-	if (r->pending)
+	if (r->pending && !r->saying)
 		resync_schedule(r);
 }
 
@@ -260,7 +387,7 @@ resync_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct resync	*r = arg;
 
-	if (r->job != NULL || nlsrc_congested(r->mon->src)) {
+	if (r->job != NULL || r->saying || nlsrc_congested(r->mon->src)) {
 		resync_schedule(r);
 		return;
 	}
@@ -324,7 +451,10 @@ resync_new(struct ctx *ctx, struct mon *mon, const struct resync_opts *opts)
 	r->timer = evtimer_new(ctx->base, resync_timer, r);
 	r->periodic = event_new(ctx->base, -1, EV_PERSIST, resync_periodic,
 	    r);
-	if (r->t == NULL || r->timer == NULL || r->periodic == NULL) {
+	r->emit = evtimer_new(ctx->base, resync_say, r);
+	r->wait = fanout_waiter_new(ctx->fo, resync_resume, r);
+	if (r->t == NULL || r->timer == NULL || r->periodic == NULL ||
+	    r->emit == NULL || r->wait == NULL) {
 		resync_free(r);
 		return (NULL);
 	}
@@ -349,8 +479,12 @@ resync_free(struct resync *r)
 		event_free(r->timer);
 	if (r->periodic != NULL)
 		event_free(r->periodic);
+	if (r->emit != NULL)
+		event_free(r->emit);
+	fanout_waiter_free(r->wait);
 	track_free(r->t);
 	free(r->gone);
+	free(r->vanished);
 	free(r);
 }
 
@@ -361,7 +495,7 @@ resync_stats(struct resync *r)
 	r->st.entries = track_count(r->t);
 	r->st.old = track_old(r->t);
 	r->st.index_bytes = track_bytes(r->t);
-	r->st.running = r->job != NULL;
+	r->st.running = r->job != NULL || r->saying;
 	return (&r->st);
 }
 

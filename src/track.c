@@ -249,6 +249,13 @@ track_has(const struct track *t, uint32_t id, uint32_t tag)
 	return (s != NULL && ((s->tag ^ tag) & ~SLOT_FLAGS) == 0);
 }
 
+/* Tell whether an entry with id is known, whatever its tag. */
+bool
+track_has_id(const struct track *t, uint32_t id)
+{
+	return (track_find(t, id) != NULL);
+}
+
 /* Return the number of live entries. */
 size_t
 track_count(const struct track *t)

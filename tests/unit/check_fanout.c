@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1042,6 +1043,117 @@ START_TEST(test_bug_fanout_failed_pending)
 }
 END_TEST
 
+/* A paced producer's waiter: count the calls. */
+static void
+pace_woken(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/*
+ * Publish lines to everyone, reading every peer but a, until a's queue
+ * holds at least n bytes or a drops a line.
+ */
+static uint64_t
+fill_until(struct peer *a, size_t n, uint64_t seq)
+{
+	struct event	 ev = { 0 };
+	char		 line[1000];
+	size_t		 len;
+	uint64_t	 dropped = fanout_sub_stats(a->sub)->dropped;
+
+	while (fanout_sub_queued(a->sub) < n &&
+	    fanout_sub_stats(a->sub)->dropped == dropped) {
+		len = mkline(line, ++seq, sizeof line);
+		publish(&ev, line, len, seq, NULL);
+		fanout_flush(fo);
+		pump(1, a);
+	}
+	return (seq);
+}
+
+/*
+ * Producers of lines for everyone (a resync) pace on the subscribers that
+ * keep up: fanout_over() holds once one has half its high mark queued, a
+ * waiter armed then is called once, when it has drained to its low mark;
+ * stalled, dropping and inactive subscribers hold nobody back.
+ */
+START_TEST(test_fanout_pace)
+{
+	struct sub_opts		 so = { 64 * 1024, 16 * 1024, SUB_DROP };
+	struct fanout_waiter	*w;
+	struct peer		*a, *b;
+	uint64_t		 seq = 0;
+	int			 woken = 0, i;
+
+	fanout_set_stall_ms(fo, 3600 * 1000);
+	peer_sndbuf = 4096;
+	a = peer_new(&so);
+	peer_sndbuf = 4096;
+	b = peer_new(&so);
+	w = fanout_waiter_new(fo, pace_woken, &woken);
+	ck_assert_ptr_nonnull(w);
+
+	/* Nothing queued: go on; an armed waiter is called from the loop. */
+	ck_assert(!fanout_over(fo));
+	fanout_waiter_arm(w);
+	ck_assert_int_eq(woken, 0);
+	pump(1, NULL);
+	ck_assert_int_eq(woken, 1);
+
+	/* a does not read (b does): at half its mark, producers pause. */
+	seq = fill_until(a, so.hiwat / 2, seq);
+	ck_assert(fanout_over(fo));
+	ck_assert(!fanout_sub_over(a->sub));
+	fanout_waiter_arm(w);
+	fanout_waiter_arm(w);
+	pump(3, a);
+	ck_assert_int_eq(woken, 1);
+
+	/* Once a has drained to its low mark: called, once. */
+	for (i = 0; i < 1000 && woken == 1; i++)
+		pump(1, NULL);
+	ck_assert_int_eq(woken, 2);
+	ck_assert_uint_le(fanout_sub_queued(a->sub), so.lowat);
+	ck_assert(!fanout_over(fo));
+	pump(3, NULL);
+	ck_assert_int_eq(woken, 2);
+
+	/* A stalled subscriber (nothing taken for the stall time) does not
+	 * count; the waiting producers notice it within a few turns. */
+	seq = fill_until(a, so.hiwat / 2, seq);
+	ck_assert(fanout_over(fo));
+	fanout_waiter_arm(w);
+	pump(1, a);
+	ck_assert_int_eq(woken, 2);
+	fanout_set_stall_ms(fo, 0);
+	ck_assert(!fanout_over(fo));
+	for (i = 0; i < 100 && woken == 2; i++) {
+		usleep(50 * 1000);
+		pump(1, a);
+	}
+	ck_assert_int_eq(woken, 3);
+	fanout_set_stall_ms(fo, 3600 * 1000);
+	ck_assert(fanout_over(fo));
+
+	/* A dropping one does not count either: it gets a lost line. */
+	seq = fill_until(a, SIZE_MAX, seq);
+	ck_assert_uint_gt(fanout_sub_stats(a->sub)->dropped, 0);
+	ck_assert(!fanout_over(fo));
+
+	/* Nor an inactive one. */
+	for (i = 0; i < 1000 && fanout_sub_queued(a->sub) > 0; i++)
+		pump(1, NULL);
+	ck_assert_uint_eq(fanout_sub_stats(a->sub)->lost_reports, 1);
+	seq = fill_until(a, so.hiwat / 2, seq);
+	ck_assert(fanout_over(fo));
+	fanout_sub_set_active(a->sub, false);
+	ck_assert(!fanout_over(fo));
+	ck_assert_uint_eq(fanout_sub_stats(b->sub)->dropped, 0);
+	fanout_waiter_free(w);
+}
+END_TEST
+
 /* The suite for fanout.c. */
 Suite *
 make_fanout_suite(void)
@@ -1068,6 +1180,7 @@ make_fanout_suite(void)
 	tcase_add_test(tc, test_fanout_unix_whole_lines);
 	tcase_add_test(tc, test_fanout_totals);
 	tcase_add_test(tc, test_bug_fanout_failed_pending);
+	tcase_add_test(tc, test_fanout_pace);
 	suite_add_tcase(s, tc);
 	return (s);
 }

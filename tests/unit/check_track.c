@@ -39,12 +39,16 @@ START_TEST(test_put_del_has)
 	ck_assert(track_has(t, 7, 0x100));
 	ck_assert(!track_has(t, 7, 0x200));
 	ck_assert(!track_has(t, 8, 0x100));
+	/* by id alone, whatever the tag */
+	ck_assert(track_has_id(t, 7));
+	ck_assert(!track_has_id(t, 8));
 	/* same id, new tag: the id was recycled, the entry is replaced */
 	ck_assert_int_eq(track_put(t, 7, 0x200, TRACK_OLD), 0);
 	ck_assert_uint_eq(track_count(t), 1);
 	ck_assert_uint_eq(track_old(t), 1);
 	ck_assert(!track_del(t, 7, 0x100));	/* wrong tag: kept */
 	ck_assert(track_del(t, 7, 0x200));
+	ck_assert(!track_has_id(t, 7));
 	ck_assert_uint_eq(track_count(t), 0);
 	ck_assert_uint_eq(track_old(t), 0);
 	/* the flag bits of a tag are ignored */
