@@ -122,7 +122,7 @@ def sanitized():
     """Whether the daemon is built with AddressSanitizer (whose allocator
     keeps freed memory in quarantine: VmRSS then says nothing)."""
     with open(ctsd.daemon_path(), "rb") as f:
-        return b"AddressSanitizer" in f.read()
+        return b"__asan_init" in f.read()
 
 
 def raise_nofile(n):
