@@ -1050,8 +1050,12 @@ fanout_sub_last_words(struct sub *s, const char *line, size_t len)
 	s->failed = 0;
 	s->told = false;
 	s->st.lines++;
+	/*
+	 * Written when the loop comes back, not now: the lines a callback
+	 * sends (a dump's entries of one datagram, say) go in one writev.
+	 */
 	if (!event_pending(s->wev, EV_WRITE, NULL))
-		fanout_sub_try_write(s);
+		event_active(s->wev, EV_WRITE, 0);
 	return (0);
 }
 
@@ -1077,8 +1081,12 @@ fanout_sub_send(struct sub *s, const char *line, size_t len)
 	if (evbuffer_add(s->out, line, len) == -1)
 		return (-ENOMEM);
 	s->st.lines++;
+	/*
+	 * Written when the loop comes back, not now: the lines a callback
+	 * sends (a dump's entries of one datagram, say) go in one writev.
+	 */
 	if (!event_pending(s->wev, EV_WRITE, NULL))
-		fanout_sub_try_write(s);
+		event_active(s->wev, EV_WRITE, 0);
 	return (0);
 }
 
