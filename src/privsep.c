@@ -464,12 +464,19 @@ privsep_start(const char *user, bool can_open, char *err, size_t errlen)
 	case 0:
 		close(sp[0]);
 		(void)prctl(PR_SET_NAME, "ctstreamd-nl", 0, 0, 0);
-		(void)prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
-		/* The daemon's handlers (libevent's) mean nothing here. */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		/*
+		 * The daemon's handlers (libevent's) mean nothing here, and
+		 * the helper ends when the daemon does (the end of its
+		 * channel, or the parent-death signal), not on a signal sent
+		 * to them both: systemctl stop sends SIGTERM to the whole
+		 * unit, and a helper gone first would fail the requests the
+		 * daemon still makes while it stops.
+		 */
 		signal(SIGPIPE, SIG_IGN);
 		signal(SIGINT, SIG_IGN);
 		signal(SIGHUP, SIG_IGN);
-		signal(SIGTERM, SIG_DFL);
+		signal(SIGTERM, SIG_IGN);
 		ps_close_others(sp[1]);
 		/* The daemon waits for either answer before it goes on. */
 		if (ps_restrict(user, msg, sizeof msg) != 0) {

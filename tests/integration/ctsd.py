@@ -144,6 +144,12 @@ def builddir():
     return os.environ.get("CTSTREAMD_BUILDDIR") or srcdir()
 
 
+def sanitized():
+    """Whether the daemon under test is built with AddressSanitizer."""
+    with open(daemon_path(), "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def daemon_path():
     """The daemon under test (CTSTREAMD, else BUILDDIR/src/ctstreamd)."""
     path = os.environ.get("CTSTREAMD") or \

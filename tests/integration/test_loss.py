@@ -862,6 +862,11 @@ def flush_with_requests_loses_nothing():
     ids, and every request is answered (a get with the entry or
     not_found).  Before requests stopped waiting for the helper, the daemon
     slept with it for the whole flush and the kernel dropped most of it."""
+    if ctsd.sanitized():
+        # What it measures is whether the daemon keeps reading, against a
+        # buffer sized for a daemon at full speed; a sanitized one is
+        # several times slower and falls behind whatever it does.
+        raise ctsd.Skip("a timing case: not under AddressSanitizer")
     n = 200000
     with tempfile.TemporaryDirectory(prefix="ctsd-") as tmp, \
             ctsd.Netns(nft=None, sysctls=EVENTS_ON) as ns:

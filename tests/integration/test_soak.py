@@ -118,13 +118,6 @@ def daemon_env():
     return env
 
 
-def sanitized():
-    """Whether the daemon is built with AddressSanitizer (whose allocator
-    keeps freed memory in quarantine: VmRSS then says nothing)."""
-    with open(ctsd.daemon_path(), "rb") as f:
-        return b"__asan_init" in f.read()
-
-
 def raise_nofile(n):
     """Make room for n descriptors here (the daemon inherits it)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -415,7 +408,7 @@ def measure(d):
     time.sleep(1)
     # AddressSanitizer's allocator is not glibc's: no malloc_stats().
     return {"fds": fd_count(d.pid), "rss": ctsd.vmrss(d.pid),
-            "in_use": None if sanitized() else malloc_in_use(d)}
+            "in_use": None if ctsd.sanitized() else malloc_in_use(d)}
 
 
 def show(m):
@@ -499,7 +492,7 @@ def churn_1000_clients():
         check_eq(end["fds"], base["fds"], "the daemon's descriptors after "
                  "the churn (before it)")
         check_eq(st["clients_refused"], 0, "connections refused")
-        if sanitized():
+        if ctsd.sanitized():
             print("# AddressSanitizer build: memory is not checked")
             return
         if base["in_use"] is not None:
@@ -515,7 +508,7 @@ def churn_1000_clients():
 
 
 if __name__ == "__main__":
-    if sanitized():
+    if ctsd.sanitized():
         # The sanitizer tier runs the other suites; this one measures the
         # daemon's memory, which AddressSanitizer's allocator hides, and
         # its 1,000 clients at once outlast its timeouts there (two cores

@@ -82,10 +82,9 @@ def scenario():
     ctsd.require_root()
     if shutil.which("valgrind") is None:
         raise ctsd.Skip("valgrind is not installed")
-    with open(ctsd.daemon_path(), "rb") as f:
-        if b"__asan_init" in f.read():
-            raise ctsd.Skip("the daemon is built with AddressSanitizer, "
-                            "which cannot run under valgrind")
+    if ctsd.sanitized():
+        raise ctsd.Skip("the daemon is built with AddressSanitizer, "
+                        "which cannot run under valgrind")
     with tempfile.TemporaryDirectory(prefix="ctsd-vg-") as tmp, \
             ctsd.Netns(nft=FLOOD_RULES) as ns:
         ev = os.path.join(tmp, "ev.sock")
