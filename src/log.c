@@ -41,38 +41,73 @@ log_stderr_is_journal(void)
 }
 
 /*
- * Write s to fp with its control characters as \xHH: a message may quote
- * what a user or a client gave (a namespace name, say), and a newline in
- * it must not make two log lines, nor an escape sequence reach a terminal.
+ * Copy s into out (NUL-terminated, cut to fit) with its control
+ * characters as \xHH: a message may quote what a user or a client gave (a
+ * namespace name, say), and a newline in it must not make two log lines,
+ * nor an escape sequence reach a terminal.  Returns the length written.
  */
+static size_t
+log_escape(const char *s, char *out, size_t outlen)
+{
+	const unsigned char	*p;
+	size_t			 n = 0;
+
+	if (outlen == 0)
+		return (0);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			if (n + 4 >= outlen)
+				break;
+			snprintf(out + n, 5, "\\x%02x", *p);
+			n += 4;
+		} else {
+			if (n + 1 >= outlen)
+				break;
+			out[n++] = (char)*p;
+		}
+	}
+	out[n] = '\0';
+	return (n);
+}
+
+/* Write s to fp, escaped as log_escape() does. */
 void
 log_puts_safe(const char *s, FILE *fp)
 {
-	const unsigned char	*p;
+	char	buf[4096];
 
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			fprintf(fp, "\\x%02x", *p);
-		else
-			fputc(*p, fp);
-	}
+	log_escape(s, buf, sizeof buf);
+	fputs(buf, fp);
 }
 
-/* Write one message with its priority; errnum 0 means no strerror. */
+/*
+ * Write one message with its priority; errnum 0 means no strerror.  The
+ * line goes out in one write, so that the netlink helper's lines and the
+ * daemon's, on the same stderr, do not mix.
+ */
 static void
 log_vwrite(int pri, int errnum, const char *fmt, va_list ap)
 {
-	char	msg[2048];
+	char	msg[2048], line[4096 + 128];
+	size_t	n;
+	int	r;
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	if (log_journal)
-		fprintf(stderr, "<%d>", pri);
+		r = snprintf(line, sizeof line, "<%d>", pri);
 	else
-		fputs("ctstreamd: ", stderr);
-	log_puts_safe(msg, stderr);
-	if (errnum != 0)
-		fprintf(stderr, ": %s", strerror(errnum));
-	fputc('\n', stderr);
+		r = snprintf(line, sizeof line, "ctstreamd: ");
+	n = r > 0 ? (size_t)r : 0;
+	n += log_escape(msg, line + n, sizeof line - n - 1);
+	if (errnum != 0) {
+		r = snprintf(line + n, sizeof line - n - 1, ": %s",
+		    strerror(errnum));
+		if (r > 0)
+			n += (size_t)r < sizeof line - n - 1 ? (size_t)r :
+			    sizeof line - n - 2;
+	}
+	line[n++] = '\n';
+	fwrite(line, 1, n, stderr);
 }
 
 /* Route libevent's messages into our log. */
