@@ -429,6 +429,14 @@ client_read(evutil_socket_t fd, short what, void *arg)
 	struct client	*c = arg;
 	int		 n = 0;
 
+	/*
+	 * libevent does not register an event that is active when it is
+	 * added: an add after the budget's event_active(), or client_resume()'s
+	 * while the event waited to run, left c->reading set and the socket
+	 * unwatched.  Here, in its own callback, the event is not active.
+	 */
+	if (c->reading && event_pending(c->rev, EV_READ, NULL) == 0)
+		event_add(c->rev, NULL);
 	if (c->reading && client_input_full(c)) {
 		event_del(c->rev);
 		c->reading = false;
