@@ -328,6 +328,16 @@ decode_validate_top(const struct nlmsghdr *nlh,
 
 	if (nlh->nlmsg_len < NLMSG_HDRLEN)
 		return (-EINVAL);
+	/*
+	 * libmnl walks the attributes up to the aligned end of the message
+	 * (mnl_nlmsg_get_payload_tail()), this walk up to nlmsg_len: with an
+	 * unaligned length, an attribute that ends in the padding is one the
+	 * library parses and this walk never checks (and a wrong-sized
+	 * CTA_EXPECT_ID there made the library exit()).  The kernel's
+	 * messages are always aligned.
+	 */
+	if (nlh->nlmsg_len % NLMSG_ALIGNTO != 0)
+		return (-EINVAL);
 	switch (NFNL_SUBSYS_ID(nlh->nlmsg_type)) {
 	case NFNL_SUBSYS_CTNETLINK:
 		ps = &ps_ct;

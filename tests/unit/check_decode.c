@@ -1099,6 +1099,29 @@ START_TEST(test_bug_expnat_overflow)
 END_TEST
 
 /*
+ * Regression test, was a bug (src/decode.c, decode_validate_top(); found
+ * by fuzz_decode): libmnl parses attributes up to the aligned end of a
+ * message, the validation walked up to nlmsg_len.  A wrong-sized
+ * CTA_EXPECT_ID that ends in the padding of an unaligned length reached
+ * the library, which calls exit() ("ABI breakage").
+ */
+START_TEST(test_bug_unaligned_tail)
+{
+	struct event	ev;
+	uint32_t	cut;
+
+	for (cut = 1; cut < NLMSG_ALIGNTO; cut++) {
+		nlbuild_exp_new(&nb, AF_INET, true);
+		nlbuild_tuple(&nb, CTA_EXPECT_MASTER, AF_INET, &t_orig);
+		nlbuild_fill(&nb, CTA_EXPECT_ID, 0x41, 8);
+		nb.nlh->nlmsg_len -= cut;
+		ck_assert_int_eq(decode_validate(nb.nlh), -EINVAL);
+		ck_assert_int_eq(decode_nb(&ev), -EINVAL);
+	}
+}
+END_TEST
+
+/*
  * Regression test, was a bug (src/decode.c, pol_ct): libnetfilter_conntrack 1.1.0 and later
  * (configure accepts any version from 1.0.9) know CTA_TIMESTAMP_EVENT,
  * type 27, and abort ("ABI breakage") unless it holds exactly 8 bytes.
@@ -1439,6 +1462,7 @@ make_decode_suite(void)
 	tcase_add_test(tc, test_unknown_types);
 	tcase_add_test(tc, test_bug_protoinfo_overflow);
 	tcase_add_test(tc, test_bug_expnat_overflow);
+	tcase_add_test(tc, test_bug_unaligned_tail);
 	tcase_add_test(tc, test_bug_timestamp_event);
 	tcase_add_test(tc, test_bug_duplicates);
 	tcase_add_test(tc, test_truncated);
