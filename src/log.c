@@ -107,7 +107,7 @@ log_vwrite(int pri, int errnum, const char *fmt, va_list ap)
 			    sizeof line - n - 2;
 	}
 	line[n++] = '\n';
-	fwrite(line, 1, n, stderr);
+	(void)fwrite(line, 1, n, stderr);
 }
 
 /* Route libevent's messages into our log. */
